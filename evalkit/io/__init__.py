@@ -1,0 +1,1 @@
+"""Reading and writing files in other tools' formats (peer harnesses' prediction files)."""
