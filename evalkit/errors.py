@@ -30,3 +30,9 @@ class InputError(EvalkitError):
 
 class ModelError(EvalkitError):
     """A backend failed to produce a response for a request (recorded per sample, retried on resume)."""
+
+
+class BackendFatalError(EvalkitError):
+    """The backend cannot serve any request (rejected key, no permission): the run stops at once.
+
+    The runner keeps the samples finished so far; fixing the cause and rerunning resumes."""
