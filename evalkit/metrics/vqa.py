@@ -1,6 +1,7 @@
-"""VQA accuracy, as computed by the official VQA evaluation (GT-Vision-Lab/VQA, ``vqaEval.py``).
+"""VQA accuracy, as computed by the official VQA evaluation (GT-Vision-Lab/VQA, ``vqaEval.py``), and
+TextVQA accuracy, as computed by the TextVQA authors' evaluator (mmf ``TextVQAAccuracyEvaluator``).
 
-Used for VQAv2, TextVQA, OK-VQA and VizWiz-VQA.  Per question, with gold answers ``g_1..g_n``
+:func:`vqa_accuracy` (``vqaEval.py``) is used for VQAv2, OK-VQA and VizWiz-VQA.  Per question, with gold answers ``g_1..g_n``
 (normally ``n = 10``):
 
 1. the prediction and every gold answer: newlines and tabs -> space, then ``strip()``;
@@ -31,6 +32,21 @@ Quirks kept on purpose: ``':'`` and ``"'"`` are not punctuation here; ``"none"``
 with a single gold answer the accuracy is always 0 (no "other" answers to match) and with ``n < 4``
 gold answers the maximum is ``(n - 1) / 3`` - use :func:`evalkit.metrics.exact_match` for
 single-reference datasets.
+
+:func:`textvqa_accuracy` (mmf ``TextVQAAccuracyEvaluator`` with ``EvalAIAnswerProcessor``; lmms-eval's
+TextVQA scorer computes the same) differs in two places, and is what TextVQA numbers are reported
+with:
+
+* **every** answer and the prediction are always normalised (no "all gold answers identical" shortcut:
+  ``"coca-cola"`` against 10 x ``"Coca-Cola"`` scores 1, where ``vqa_accuracy`` gives 0);
+* normalisation (:func:`normalize_textvqa_answer`) starts with: lower-case, delete every ``,`` and
+  ``?``, ``'s`` -> `` 's``, strip; then newlines/tabs -> space, strip, and the same punctuation,
+  period, number-word, article and contraction rules as above.  Because the commas are already gone,
+  the ``digit,digit`` rule never fires (``"1,000"`` -> ``"1000"``; ``"$1,000.50"`` keeps its decimal
+  point).
+
+The score is the same leave-one-out mean (``mean over i of min(1, #{j != i : g_j == p} / 3)``) over
+the normalised answers.
 """
 
 from __future__ import annotations
@@ -39,7 +55,13 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 
-__all__ = ["vqa_accuracy", "normalize_vqa_answer", "VQA_CONTRACTIONS"]
+__all__ = [
+    "vqa_accuracy",
+    "normalize_vqa_answer",
+    "textvqa_accuracy",
+    "normalize_textvqa_answer",
+    "VQA_CONTRACTIONS",
+]
 
 # The official map, written as "apostrophe-less form -> restored form" pairs (data, not code).
 # The four keys with a capital I can never match (the text is lower-cased first); they are kept
@@ -178,7 +200,62 @@ def vqa_accuracy(prediction: str, answers: Sequence[str]) -> float:
     if len(set(gold)) > 1:
         pred = _normalize_cleaned(pred)
         gold = [_normalize_cleaned(answer) for answer in gold]
+    return _leave_one_out(pred, gold)
+
+
+def _leave_one_out(pred: str, gold: Sequence[str]) -> float:
+    """``mean over i of min(1, #{j != i : gold[j] == pred} / 3)``, exactly rounded."""
+    n = len(gold)
     m = gold.count(pred)
     # Gold answers equal to the prediction see m - 1 matches among the others, the rest see m.
     thirds = m * min(3, m - 1) + (n - m) * min(3, m)
     return thirds / (3 * n)
+
+
+def _check_answers(answers: Sequence[str], func: str) -> None:
+    if isinstance(answers, str):
+        raise TypeError(f"{func}(): `answers` must be a sequence of strings, not a string")
+    if len(answers) == 0:
+        raise ValueError(f"{func}(): no gold answers given (empty `answers`)")
+
+
+@lru_cache(maxsize=1 << 16)
+def normalize_textvqa_answer(text: str) -> str:
+    """The TextVQA evaluator's answer normalisation (mmf ``EvalAIAnswerProcessor``).
+
+    Lower-case, delete ``,`` and ``?``, ``'s`` -> `` 's``, strip; then the VQA rules (newlines/tabs,
+    punctuation, periods, number words, articles, contractions) as in :func:`normalize_vqa_answer`.
+
+    Examples:
+        >>> normalize_textvqa_answer("Coca-Cola")
+        'coca cola'
+        >>> normalize_textvqa_answer("1,000?")
+        '1000'
+        >>> normalize_textvqa_answer("McDonald's")
+        "mcdonald 's"
+    """
+    text = text.lower().replace(",", "").replace("?", "").replace("'s", " 's").strip()
+    return _normalize_cleaned(_clean(text))
+
+
+def textvqa_accuracy(prediction: str, answers: Sequence[str]) -> float:
+    """TextVQA accuracy of ``prediction`` against the gold ``answers`` (normally 10), as the TextVQA
+    authors' evaluator (mmf ``TextVQAAccuracyEvaluator``) and lmms-eval compute it.
+
+    Every answer and the prediction are normalised with :func:`normalize_textvqa_answer` (always,
+    even when all gold answers are identical), then the leave-one-out mean of
+    ``min(1, matches / 3)``.
+
+    Raises:
+        ValueError: ``answers`` is empty.
+        TypeError: ``answers`` is a single string.
+
+    Examples:
+        >>> textvqa_accuracy("coca-cola", ["Coca-Cola"] * 10)  # vqa_accuracy gives 0.0 here
+        1.0
+        >>> textvqa_accuracy("1,000", ["1000"] * 10)
+        1.0
+    """
+    _check_answers(answers, "textvqa_accuracy")
+    gold = [normalize_textvqa_answer(answer) for answer in answers]
+    return _leave_one_out(normalize_textvqa_answer(prediction), gold)

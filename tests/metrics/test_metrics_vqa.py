@@ -15,7 +15,7 @@ from itertools import combinations
 
 import pytest
 
-from evalkit.metrics import normalize_vqa_answer, vqa_accuracy
+from evalkit.metrics import normalize_textvqa_answer, normalize_vqa_answer, textvqa_accuracy, vqa_accuracy
 
 # ---------------------------------------------------------------------------------------------
 # Independent reference
@@ -335,3 +335,86 @@ def test_empty_answers_raise() -> None:
         vqa_accuracy("yes", [])
     with pytest.raises(TypeError):
         vqa_accuracy("yes", "yes")  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------------------------
+# TextVQA (mmf TextVQAAccuracyEvaluator / EvalAIAnswerProcessor): independent reference
+# ---------------------------------------------------------------------------------------------
+
+
+def reference_textvqa_normalize(text: str) -> str:
+    """The TextVQA evaluator's processor, step by step: lower, drop ',' and '?', "'s" -> " 's",
+    strip, then the VQA punctuation / digit / article / contraction steps."""
+    chars = []
+    for ch in text.lower():
+        if ch in ",?":
+            continue
+        chars.append(ch)
+    text = "".join(chars).replace("'s", " 's").strip()
+    return _ref_digits_articles(_ref_punctuation(_ref_clean(text)))
+
+
+def reference_textvqa_accuracy(prediction: str, answers: list[str]) -> float:
+    """Per unique normalised answer: the literal mean over the 10 leave-one-out subsets; the
+    prediction scores its answer's value (0 when it is none of them)."""
+    gold = [reference_textvqa_normalize(a) for a in answers]
+    pred = reference_textvqa_normalize(prediction)
+    table = {}
+    for unique in set(gold):
+        accs = []
+        for i in range(len(gold)):
+            others = [g for j, g in enumerate(gold) if j != i]
+            accs.append(min(Fraction(1), Fraction(others.count(unique), 3)))
+        table[unique] = sum(accs, Fraction(0)) / len(accs)
+    return float(table.get(pred, Fraction(0)))
+
+
+def test_textvqa_matches_independent_reference_on_generated_sets() -> None:
+    sets = generated_sets(3000, seed=5)
+    sets += [(p.upper(), a) for p, a in sets[:300]]
+    mismatches = [
+        (p, a, textvqa_accuracy(p, a), reference_textvqa_accuracy(p, a))
+        for p, a in sets
+        if textvqa_accuracy(p, a) != reference_textvqa_accuracy(p, a)
+    ]
+    assert not mismatches, mismatches[:5]
+    # the two rules really differ on this data (identical answers, commas, question marks)
+    assert any(textvqa_accuracy(p, a) != vqa_accuracy(p, a) for p, a in sets)
+
+
+def test_textvqa_normalisation_matches_reference() -> None:
+    rng = random.Random(7)
+    texts = VOCAB + ["McDonald's", "what's up?", "1,000,000", "Coca-Cola"]
+    texts += [" ".join(rng.sample(VOCAB, 3)) for _ in range(500)]
+    assert [normalize_textvqa_answer(t) for t in texts] == [reference_textvqa_normalize(t) for t in texts]
+
+
+@pytest.mark.parametrize(
+    ("prediction", "answers", "expected"),
+    [
+        ("coca-cola", ["Coca-Cola"] * 10, 1.0),  # the issue's case: vqaEval.py gives 0
+        ("Yes", ["yes"] * 10, 1.0),
+        ("yes.", ["yes"] * 10, 1.0),
+        ("what", ["what?"] * 10, 1.0),  # '?' deleted before anything else
+        ("1000", ["1,000"] * 3 + ["thousand"] * 7, 0.9),
+        ("red,blue", ["redblue"] * 10, 1.0),  # glued comma deleted, not replaced by a space
+        ("mcdonald's", ["McDonald's"] * 4 + ["x"] * 6, 1.0),
+        ("red", ["red"] * 2 + ["blue"] * 8, 0.6),
+        ("green", ["red"] * 4 + ["blue"] * 6, 0.0),
+    ],
+)
+def test_textvqa_accuracy_hand_computed(prediction: str, answers: list[str], expected: float) -> None:
+    assert textvqa_accuracy(prediction, answers) == pytest.approx(expected, abs=1e-15)
+    assert reference_textvqa_accuracy(prediction, answers) == pytest.approx(expected, abs=1e-15)
+
+
+def test_textvqa_vs_vqa_on_the_identical_answers_case() -> None:
+    assert vqa_accuracy("coca-cola", ["Coca-Cola"] * 10) == 0.0
+    assert textvqa_accuracy("coca-cola", ["Coca-Cola"] * 10) == 1.0
+
+
+def test_textvqa_empty_answers_raise() -> None:
+    with pytest.raises(ValueError):
+        textvqa_accuracy("yes", [])
+    with pytest.raises(TypeError):
+        textvqa_accuracy("yes", "yes")  # type: ignore[arg-type]
