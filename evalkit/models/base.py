@@ -36,6 +36,10 @@ class Model(ABC):
 
     #: how many requests the runner should hand over at once (the batch size or API concurrency)
     preferred_batch_size: int = 1
+    #: whether the runner may answer a batch that raised by re-sending its requests one by one.
+    #: False for paid APIs (the API backend): the batch's requests may already have been served
+    #: and charged, so the runner turns the exception into error records for that batch instead.
+    split_failed_batches: bool = True
 
     def __init__(self, config: Mapping[str, Any]):
         self.config = dict(config)
@@ -63,7 +67,10 @@ class Model(ABC):
         """Answer a batch of requests, one Response per request, in order.
 
         A failure that concerns only some requests is returned as ``Response(text="", error=...)``
-        for those requests; an exception means the whole batch failed.
+        for those requests; an exception means the whole batch failed, and an
+        :class:`~evalkit.errors.BackendFatalError` stops the run (no request can succeed).
+        ``Response.extra`` carries ``finish_reason`` (where the backend knows it) and ``truncated``
+        (True when generation stopped at ``max_new_tokens``).
         """
 
     def render_prompt(self, request: Request) -> str:

@@ -26,9 +26,21 @@ Policy:
   timeouts, with exponential backoff and full jitter (``uniform(0, min(backoff_max_s,
   backoff_base_s * 2**k))``). A ``Retry-After``/``retry-after-ms`` header (seconds or HTTP date) is
   honoured: the wait is at least its value; a value beyond ``retry_after_max_s`` fails at once.
-* 400/401/403/404/422 and other 4xx fail at once with a clear message; 429 ``insufficient_quota``
-  too (waiting does not add credit).
-* ``timeout_s`` per attempt (the SDK/httpx timeout: connect, and each read of the response).
+* 400/422 and other 4xx fail that request at once (its sample gets an error record); 429
+  ``insufficient_quota`` too (waiting does not add credit). 401/403/404 mean the key, permission or
+  endpoint is wrong for every request: :class:`FatalChatError` (a
+  :class:`~evalkit.errors.BackendFatalError`) stops the run at once.
+* A ``200`` whose body is not a usable chat completion is a per-request :class:`ChatError`, never
+  an exception of another type (which would make the runner re-send the whole batch). An error
+  object in a 200, truncated/unparseable JSON and ``choices: []`` look transient and are retried like
+  a 5xx; a body of the wrong shape (``choices`` not a list, ``message`` not an object, not JSON
+  at all) fails that request at once.
+* ``timeout_s`` bounds each *attempt as a whole* — connect, send, headers and body — not each
+  read: every socket operation of the attempt gets at most the time left until its deadline
+  (see :func:`install_attempt_deadlines`), so a server dripping one byte at a time cannot hold a
+  request longer than ``timeout_s``. One request therefore takes at most
+  ``(max_retries + 1) * timeout_s`` plus its backoff waits (each at most ``backoff_max_s``, or a
+  ``Retry-After`` of at most ``retry_after_max_s``).
 * The API key is read from the environment variable *named* in config (``api_key_env``) and is
   never logged; every message this module produces goes through :func:`redact`.
 """
@@ -36,18 +48,20 @@ Policy:
 from __future__ import annotations
 
 import email.utils
+import importlib
 import logging
 import random
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from evalkit.errors import ModelError, UsageError
+from evalkit.errors import BackendFatalError, ModelError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +141,112 @@ def parse_retry_after(headers: Mapping[str, str] | None, now: float | None = Non
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
+# --------------------------------------------------------------------------- attempt deadlines
+_ATTEMPT = threading.local()
+
+
+@contextmanager
+def attempt_deadline(seconds: float) -> Iterator[None]:
+    """Within this block, every socket operation of this thread ends ``seconds`` from now at the
+    latest (on clients prepared by :func:`install_attempt_deadlines`)."""
+    previous = getattr(_ATTEMPT, "deadline", None)
+    _ATTEMPT.deadline = time.monotonic() + seconds
+    try:
+        yield
+    finally:
+        _ATTEMPT.deadline = previous
+
+
+def _time_left(timeout: float | None, expired: type[Exception]) -> float | None:
+    """``timeout`` cut to the time left before this thread's attempt deadline; raises ``expired``
+    when it has passed."""
+    deadline = getattr(_ATTEMPT, "deadline", None)
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise expired("the request's total time limit was reached")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream:
+    """A network stream whose reads and writes never outlast the current attempt's deadline."""
+
+    def __init__(self, inner: Any, errors: Any) -> None:
+        self._inner = inner
+        self._errors = errors
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _time_left(timeout, self._errors.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _time_left(timeout, self._errors.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
+    ) -> Any:
+        tls = self._inner.start_tls(
+            ssl_context, server_hostname, _time_left(timeout, self._errors.ConnectTimeout)
+        )
+        return _DeadlineStream(tls, self._errors)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend:
+    """A network backend (connection factory) whose connections obey the attempt deadline."""
+
+    def __init__(self, inner: Any, errors: Any) -> None:
+        self._inner = inner
+        self._errors = errors
+
+    def connect_tcp(
+        self, host: str, port: int, timeout: float | None = None, *args: Any, **kwargs: Any
+    ) -> Any:
+        t = _time_left(timeout, self._errors.ConnectTimeout)
+        return _DeadlineStream(self._inner.connect_tcp(host, port, t, *args, **kwargs), self._errors)
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None, *args: Any, **kwargs: Any) -> Any:
+        t = _time_left(timeout, self._errors.ConnectTimeout)
+        return _DeadlineStream(self._inner.connect_unix_socket(path, t, *args, **kwargs), self._errors)
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+def install_attempt_deadlines(sdk: Any) -> bool:
+    """Make the connections of an ``openai.OpenAI`` client obey :func:`attempt_deadline`.
+
+    The SDK's HTTP library bounds each socket read, never a whole request; its connection pools
+    accept a *network backend* (the factory of their connections), so each pool's backend is
+    wrapped in one whose reads, writes and connects are cut to the time left before the calling
+    thread's deadline. Proxy pools set up from the environment are wrapped too. Returns False
+    (the per-read timeout alone then applies) when the client is not built the expected way.
+    """
+    http = getattr(sdk, "_client", None)
+    transports = [getattr(http, "_transport", None), *dict(getattr(http, "_mounts", None) or {}).values()]
+    wrapped = False
+    for transport in transports:
+        pool = getattr(transport, "_pool", None)
+        inner = getattr(pool, "_network_backend", None)
+        if inner is None or isinstance(inner, _DeadlineBackend):
+            continue
+        try:
+            errors = importlib.import_module(type(pool).__module__.split(".")[0])
+            _ = (errors.ReadTimeout, errors.WriteTimeout, errors.ConnectTimeout)
+        except (ImportError, AttributeError):
+            continue
+        pool._network_backend = _DeadlineBackend(inner, errors)
+        wrapped = True
+    if not wrapped:
+        log.warning("model.timeout_s bounds each read only: the HTTP client has no pool to wrap")
+    return wrapped
+
+
 class ChatError(ModelError):
     """A chat request failed (after retries, or at once when retrying cannot help).
 
@@ -155,6 +275,25 @@ class ChatError(ModelError):
         self.kind = kind
 
 
+class FatalChatError(ChatError, BackendFatalError):
+    """401/403/404: the key, permission or endpoint is wrong, so every request would fail.
+
+    A :class:`~evalkit.errors.BackendFatalError`: the run stops at once with this one line."""
+
+
+def _chat_error(message: str, **kwargs: Any) -> ChatError:
+    """A :class:`FatalChatError` when ``fatal`` is set, else a :class:`ChatError`."""
+    return (FatalChatError if kwargs.get("fatal") else ChatError)(message, **kwargs)
+
+
+class _MalformedReply(Exception):
+    """A 200 answer that is not a usable chat completion (carries how to treat it)."""
+
+    def __init__(self, failure: _Failure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+
+
 @dataclass
 class ChatResult:
     """The outcome of one chat request.
@@ -172,7 +311,7 @@ class ChatResult:
     model: str | None = None
     system_fingerprint: str | None = None
     error: str | None = None
-    error_kind: str | None = None  # "http", "connection", "timeout", "input", "cancelled"
+    error_kind: str | None = None  # "http", "connection", "timeout", "malformed", "input", "cancelled"
     status: int | None = None
 
     @property
@@ -366,36 +505,45 @@ class ChatClient:
                 )
             attempt += 1
             try:
-                with self._slots:
+                with self._slots, attempt_deadline(self.timeout_s):
                     resp = sdk.post(
                         "/chat/completions",
                         body={**body, "messages": list(messages)},
                         cast_to=object,
                         options={"timeout": self.timeout_s},
                     )
+                result = self._parse(resp, attempt, time.perf_counter() - t0)
+            except _MalformedReply as bad:
+                failure = bad.failure
             except Exception as exc:  # noqa: BLE001 - classified below, re-raised as ChatError
                 failure = self._classify(exc)
-                if not failure.retryable or attempt > retries:
-                    self._count(failed=True, attempts=attempt)
-                    suffix = f" after {attempt} attempts" if attempt > 1 else ""
-                    raise ChatError(
-                        self.redact(one_line(failure.message + suffix)),
-                        status=failure.status,
-                        retryable=failure.retryable,
-                        fatal=failure.status in FATAL_STATUS,
-                        attempts=attempt,
-                        kind=failure.kind,
-                    ) from None
-                wait = self._backoff(attempt, failure.retry_after)
-                log.info(
-                    "%s; retry %d/%d in %.2fs", self.redact(one_line(failure.message)), attempt, retries, wait
+            else:
+                self._count(
+                    failed=False,
+                    attempts=attempt,
+                    prompt=result.prompt_tokens,
+                    completion=result.completion_tokens,
                 )
-                if cancel is not None:
-                    cancel.wait(wait)
-                else:
-                    time.sleep(wait)
-                continue
-            return self._result(resp, attempt, time.perf_counter() - t0)
+                return result
+            if not failure.retryable or attempt > retries:
+                self._count(failed=True, attempts=attempt)
+                suffix = f" after {attempt} attempts" if attempt > 1 else ""
+                raise _chat_error(
+                    self.redact(one_line(failure.message + suffix)),
+                    status=failure.status,
+                    retryable=failure.retryable,
+                    fatal=failure.status in FATAL_STATUS,
+                    attempts=attempt,
+                    kind=failure.kind,
+                ) from None
+            wait = self._backoff(attempt, failure.retry_after)
+            log.info(
+                "%s; retry %d/%d in %.2fs", self.redact(one_line(failure.message)), attempt, retries, wait
+            )
+            if cancel is not None:
+                cancel.wait(wait)
+            else:
+                time.sleep(wait)
 
     def complete_many(
         self,
@@ -469,7 +617,7 @@ class ChatClient:
                 [{"role": "user", "content": "ping"}], {"max_tokens": 1}, max_retries=min(1, self.max_retries)
             )
         except ChatError as exc:
-            raise ChatError(
+            raise FatalChatError(
                 self._health_message(exc),
                 status=exc.status,
                 retryable=exc.retryable,
@@ -515,6 +663,7 @@ class ChatClient:
                     timeout=self.timeout_s,
                     max_retries=0,
                 )
+                install_attempt_deadlines(self._sdk)
             return self._sdk
 
     def _executor(self) -> ThreadPoolExecutor:
@@ -547,39 +696,69 @@ class ChatClient:
                 u.prompt_tokens += prompt or 0
                 u.completion_tokens += completion or 0
 
-    def _result(self, resp: Any, attempts: int, latency: float) -> ChatResult:
-        choices = resp.get("choices") if isinstance(resp, Mapping) else None
-        if not choices or not isinstance(choices[0], Mapping):
-            self._count(failed=True, attempts=attempts)
-            what = (
-                "no choices" if isinstance(resp, Mapping) else f"a {type(resp).__name__}, not a JSON object"
+    def _parse(self, resp: Any, attempts: int, latency: float) -> ChatResult:
+        """The ChatResult of a 200 body; raises :class:`_MalformedReply` for an unusable one."""
+        where = f"{self.display_url} (model {self.model!r})"
+        if not isinstance(resp, Mapping):
+            raise _MalformedReply(
+                _Failure(
+                    f"{where} returned a {type(resp).__name__}, not a JSON object "
+                    "(is model.base_url a chat-completions endpoint?)",
+                    False,
+                    200,
+                    kind="malformed",
+                )
             )
-            raise ChatError(
-                self.redact(
-                    one_line(
-                        f"{self.display_url} returned {what} for model {self.model!r} "
-                        f"(is model.base_url a chat-completions endpoint?)"
-                    )
-                ),
-                attempts=attempts,
+        if "choices" not in resp and resp.get("error"):
+            detail = resp["error"]
+            if isinstance(detail, Mapping):
+                detail = detail.get("message") or detail.get("code") or detail
+            raise _MalformedReply(
+                _Failure(f"{where} answered 200 with an error: {detail}", True, 200, kind="malformed")
+            )
+        choices = resp.get("choices")
+        if choices is None or (isinstance(choices, list) and not choices):
+            raise _MalformedReply(
+                _Failure(f"{where} answered 200 with no choices", True, 200, kind="malformed")
+            )
+        if not isinstance(choices, list) or not isinstance(choices[0], Mapping):
+            raise _MalformedReply(
+                _Failure(
+                    f"{where} answered 200 with malformed choices (a {type(choices).__name__} "
+                    f"of {type(choices[0]).__name__ if isinstance(choices, list) else '...'})",
+                    False,
+                    200,
+                    kind="malformed",
+                )
             )
         choice = choices[0]
-        text = _content_text((choice.get("message") or {}).get("content"))
+        message = choice.get("message")
+        if message is None:
+            message = {}
+        if not isinstance(message, Mapping):
+            raise _MalformedReply(
+                _Failure(
+                    f"{where} answered 200 with a malformed message (a {type(message).__name__}, "
+                    "not an object)",
+                    False,
+                    200,
+                    kind="malformed",
+                )
+            )
+        text = _content_text(message.get("content"))
         usage = resp.get("usage") if isinstance(resp.get("usage"), Mapping) else {}
-        prompt, completion = (
-            _int_or_none(usage.get("prompt_tokens")),
-            _int_or_none(usage.get("completion_tokens")),
-        )
-        self._count(failed=False, attempts=attempts, prompt=prompt, completion=completion)
+        finish = choice.get("finish_reason")
         return ChatResult(
             text=text,
-            prompt_tokens=prompt,
-            completion_tokens=completion,
+            prompt_tokens=_int_or_none(usage.get("prompt_tokens")),
+            completion_tokens=_int_or_none(usage.get("completion_tokens")),
             attempts=attempts,
             latency_s=latency,
-            finish_reason=choice.get("finish_reason"),
-            model=resp.get("model"),
-            system_fingerprint=resp.get("system_fingerprint"),
+            finish_reason=str(finish) if finish is not None else None,
+            model=resp.get("model") if isinstance(resp.get("model"), str) else None,
+            system_fingerprint=resp.get("system_fingerprint")
+            if isinstance(resp.get("system_fingerprint"), str)
+            else None,
         )
 
     def _classify(self, exc: BaseException) -> _Failure:
@@ -594,6 +773,13 @@ class ChatClient:
             cause = exc.__cause__ or exc.__context__
             detail = f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
             return _Failure(f"connection to {where} failed: {detail}", True, kind="connection")
+        if isinstance(exc, ValueError):  # the SDK's JSON decoding of a 200 body (cut off, not JSON)
+            return _Failure(
+                f"{where} answered 200 with a body that is not valid JSON (truncated?): {exc}",
+                True,
+                200,
+                kind="malformed",
+            )
         if isinstance(exc, openai.APIStatusError):
             status = int(exc.status_code)
             server_msg, code = _error_detail(exc)

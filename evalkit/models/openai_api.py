@@ -74,6 +74,9 @@ class OpenAIModel(Model):
     ``price_per_1k_input``, ``price_per_1k_output``.
     """
 
+    #: never re-send a failed batch request by request: its requests may have been served and paid
+    split_failed_batches = False
+
     def __init__(self, config: Mapping[str, Any]):
         super().__init__(config)
         cfg = self.config
@@ -150,7 +153,8 @@ class OpenAIModel(Model):
     def generate(self, requests: Sequence[Request]) -> list[Response]:
         """Answer the requests concurrently, in order; a request that still fails after retries
         becomes ``Response(text="", error=...)``. A 401/403/404 (the endpoint or key is wrong, so
-        every request would fail) raises :class:`~evalkit.models.http_client.ChatError`."""
+        every request would fail) raises :class:`~evalkit.models.http_client.FatalChatError`, a
+        :class:`~evalkit.errors.BackendFatalError`."""
         if not self.loaded or self.client is None:
             self.load()
         assert self.client is not None
@@ -258,6 +262,8 @@ class OpenAIModel(Model):
             v = getattr(res, k)
             if v is not None:
                 extra[k if k != "model" else "served_model"] = v
+        if res.ok:
+            extra["truncated"] = res.finish_reason == "length"
         return Response(
             text=res.text,
             prompt=self.render_prompt(request),

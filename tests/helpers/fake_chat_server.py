@@ -17,7 +17,14 @@ concurrent run meets the same faults every time. Fault kinds:
 * ``"slow"`` — the server waits ``slow_s`` (longer than the client's timeout), then sends the
   marker reply :data:`SLOW_REPLY`; a client that waited for it returns a wrong answer;
 * ``"400"`` and ``"quota"`` (only through ``fault_fn``) — permanent errors: 400 bad request, and
-  429 ``insufficient_quota``.
+  429 ``insufficient_quota``;
+* ``"401"`` and ``"403"`` (only through ``fault_fn``) — the key is rejected (e.g. revoked mid-run);
+* malformed ``200`` answers (only through ``fault_fn``): ``"error_body"`` (a 200 whose JSON is an
+  ``{"error": ...}`` object), ``"truncated"`` (the JSON cut in half, with a matching
+  ``Content-Length``), ``"empty_choices"`` (``choices: []``), ``"message_list"`` (``message`` is a
+  list) and ``"choices_object"`` (``choices`` is an object, not a list);
+* ``"drip"`` (only through ``fault_fn``) — headers at once, then the body one byte every
+  ``drip_interval_s`` (a server that never stalls long enough for a per-read timeout).
 
 Every request is recorded (:class:`RecordedRequest`) with its outcome, so tests can check that no
 content was requested again after it succeeded, and the peak number of requests in flight.
@@ -45,7 +52,9 @@ from typing import Any
 FAULT_KINDS = ("429", "500", "drop", "slow")
 #: every kind ``fault_fn`` may return: the transient ones plus permanent ``400`` (bad request)
 #: and ``quota`` (429 with code ``insufficient_quota``)
-ALL_FAULT_KINDS = (*FAULT_KINDS, "400", "quota")
+#: ``401``/``403`` (key rejected), malformed 200 bodies and the slow ``drip``
+MALFORMED_200 = ("error_body", "truncated", "empty_choices", "message_list", "choices_object")
+ALL_FAULT_KINDS = (*FAULT_KINDS, "400", "quota", "401", "403", *MALFORMED_200, "drip")
 #: what a "slow" fault finally sends; a correct client has given up long before
 SLOW_REPLY = "LATE-REPLY-AFTER-TIMEOUT"
 
@@ -123,6 +132,7 @@ class FakeChatServer:
             finish with enough retries).
         retry_after_s: the ``Retry-After`` value sent with 429 (seconds; ``None``: no header).
         slow_s: how long a ``"slow"`` fault waits before answering.
+        drip_interval_s: the pause between the body bytes of a ``"drip"`` fault.
         reply_fn: scripted replies, ``reply_fn(request_json) -> str`` (default: :func:`default_reply`).
         fault_fn: an explicit schedule, ``fault_fn(seq, body, attempt) -> kind | None``; replaces the
             seeded one (``seq`` counts chat requests from 0 in arrival order).
@@ -138,6 +148,7 @@ class FakeChatServer:
     max_faults_per_key: int = 3
     retry_after_s: float | None = 0.2
     slow_s: float = 1.0
+    drip_interval_s: float = 0.25
     reply_fn: Callable[[dict[str, Any]], str] | None = None
     fault_fn: Callable[[int, dict[str, Any], int], str | None] | None = None
     requests: list[RecordedRequest] = field(default_factory=list, init=False)
@@ -376,6 +387,18 @@ class _Handler(BaseHTTPRequestHandler):
             elif fault == "quota":
                 rec.outcome = "quota"
                 self._error(429, "You exceeded your current quota.", "insufficient_quota")
+            elif fault in ("401", "403"):
+                rec.outcome = fault
+                if fault == "401":
+                    self._unauthorized(token)
+                else:
+                    self._error(403, "This key may not use this model.", "permission_denied")
+            elif fault in MALFORMED_200:
+                rec.outcome = fault
+                self._malformed(body, fault)
+            elif fault == "drip":
+                rec.outcome = "drip"
+                self._drip(body, default_reply(body))
             elif fault == "400":
                 rec.outcome = "400"
                 self._error(400, "Invalid image: could not decode the image data.", "invalid_image")
@@ -406,27 +429,64 @@ class _Handler(BaseHTTPRequestHandler):
             if not rec.end:
                 rec.end = time.monotonic()
 
+    def _malformed(self, body: Mapping[str, Any], kind: str) -> None:
+        """A 200 answer whose body is not a usable chat completion (see the module docstring)."""
+        good = self._completion(body, default_reply(body))
+        if kind == "error_body":
+            obj: Any = {"error": {"message": "upstream overloaded, try again", "code": "overloaded"}}
+        elif kind == "empty_choices":
+            obj = {**good, "choices": []}
+        elif kind == "message_list":
+            obj = {**good, "choices": [{**good["choices"][0], "message": [good["choices"][0]["message"]]}]}
+        elif kind == "choices_object":
+            obj = {**good, "choices": good["choices"][0]}
+        else:  # truncated: valid HTTP, half a JSON document
+            data = json.dumps(good).encode()
+            data = data[: len(data) // 2]
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            self.wfile.flush()
+            return
+        self._send_json(200, obj)
+
+    def _drip(self, body: Mapping[str, Any], reply: str) -> None:
+        """Headers at once, then the body one byte every ``drip_interval_s``."""
+        data = json.dumps(self._completion(body, reply)).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.flush()
+        for i in range(len(data)):
+            self.wfile.write(data[i : i + 1])
+            self.wfile.flush()
+            time.sleep(self.owner.drip_interval_s)
+
     def _answer(self, body: Mapping[str, Any], reply: str) -> None:
+        self._send_json(200, self._completion(body, reply))
+
+    def _completion(self, body: Mapping[str, Any], reply: str) -> dict[str, Any]:
+        """A chat completion for ``reply`` (cut to ``max_tokens`` words: ``finish_reason: "length"``)."""
         finish = "stop"
         max_tokens = body.get("max_tokens") or body.get("max_completion_tokens")
         words = reply.split(" ")
         if isinstance(max_tokens, int) and len(words) > max_tokens:
             reply, finish = " ".join(words[:max_tokens]), "length"
-        self._send_json(
-            200,
-            {
-                "id": "chatcmpl-" + content_key(body)[:16],
-                "object": "chat.completion",
-                "created": 0,
-                "model": body.get("model"),
-                "system_fingerprint": "fp_evalkit_tests",
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": reply},
-                        "finish_reason": finish,
-                    }
-                ],
-                "usage": _usage(body, reply),
-            },
-        )
+        return {
+            "id": "chatcmpl-" + content_key(body)[:16],
+            "object": "chat.completion",
+            "created": 0,
+            "model": body.get("model"),
+            "system_fingerprint": "fp_evalkit_tests",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": reply},
+                    "finish_reason": finish,
+                }
+            ],
+            "usage": _usage(body, reply),
+        }
