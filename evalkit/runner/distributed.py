@@ -8,7 +8,9 @@ Two ways to get ranks:
   ``LOCAL_RANK``/``MASTER_ADDR``/``MASTER_PORT`` set, its own GPUs (``CUDA_VISIBLE_DEVICES`` =
   ``runner.gpus_per_rank`` GPUs per rank) or, without GPUs, ``cores // n`` CPU threads each, and
   waits for them. When a worker exits non-zero it terminates the others at once and fails with
-  ``rank N failed while processing sample <id>``. Once every worker has exited cleanly it merges
+  ``rank N failed while processing sample <id>``. A watchdog kills a rank that makes no progress
+  (its status and part files unchanged) for ``runner.rank_timeout_s`` — a hung or stopped
+  process — and fails the run the same way, naming the rank and the sample it was on. Once every worker has exited cleanly it merges
   all part files and scores (:func:`evalkit.api.finish`).
 * **torchrun** (``WORLD_SIZE > 1`` in the environment, single- or multi-node): every process is a
   rank. ``torch.distributed`` (gloo on CPU, nccl on GPU, plus a gloo group for control messages)
@@ -67,19 +69,26 @@ class DistSettings:
     backend: str = "auto"
     timeout_s: float = 1800.0
     master_port: int | None = None
+    #: launcher mode: kill a rank whose status/part files have not changed for this long (0: never)
+    rank_timeout_s: float = 1800.0
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> DistSettings:
-        """Read ``runner.nproc``, ``gpus_per_rank``, ``backend``, ``timeout_s``, ``master_port``."""
+        """Read ``runner.nproc``, ``gpus_per_rank``, ``backend``, ``timeout_s``, ``master_port``,
+        ``rank_timeout_s``."""
         r = dict(cfg.get("runner") or {})
         port = r.get("master_port")
+        rank_timeout = r.get("rank_timeout_s")
         settings = cls(
             nproc=int(r.get("nproc") or 1),
             gpus_per_rank=int(r.get("gpus_per_rank") or 1),
             backend=str(r.get("backend") or "auto"),
             timeout_s=float(r.get("timeout_s") or 1800.0),
             master_port=int(port) if port else None,
+            rank_timeout_s=1800.0 if rank_timeout is None else float(rank_timeout),
         )
+        if settings.rank_timeout_s < 0:
+            raise UsageError("runner.rank_timeout_s must be >= 0 (0 disables the rank watchdog)")
         if settings.nproc < 1 or settings.gpus_per_rank < 1:
             raise UsageError("runner.nproc and runner.gpus_per_rank must be >= 1")
         if settings.backend not in ("auto", "gloo", "nccl"):
@@ -383,13 +392,22 @@ class _Workers:
         self.procs[rank] = proc
         threading.Thread(target=lambda: self.exits.put((rank, proc.wait())), daemon=True).start()
 
-    def next_exit(self) -> tuple[int, int]:
-        """Block until a worker exits; (rank, exit code)."""
-        while True:  # a timed get keeps Ctrl-C responsive in the main thread
-            try:
-                return self.exits.get(timeout=1.0)
-            except queue.Empty:
-                continue
+    def next_exit(self, timeout_s: float = 1.0) -> tuple[int, int] | None:
+        """Wait up to ``timeout_s`` for a worker to exit; (rank, exit code), or None.
+
+        A short timed wait keeps Ctrl-C responsive in the main thread and lets the caller run the
+        watchdog between waits."""
+        try:
+            return self.exits.get(timeout=timeout_s)
+        except queue.Empty:
+            return None
+
+    def kill(self, rank: int) -> None:
+        """SIGKILL one worker (works on a stopped process too) and reap it."""
+        proc = self.procs[rank]
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
     def stop_all(self, grace_s: float = 10.0) -> None:
         """SIGTERM every live worker, SIGKILL what is still alive after ``grace_s``."""
@@ -403,6 +421,58 @@ class _Workers:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+
+
+class RankWatchdog:
+    """Notices ranks that make no progress: neither their status file (written before every
+    batch) nor their part file (appended after every batch) changed for ``timeout_s`` seconds.
+
+    A rank that is computing one batch for longer than ``timeout_s`` looks the same as a hung one,
+    so ``runner.rank_timeout_s`` must exceed the longest model load or batch. Until a rank has
+    written its first status file (interpreter start and imports, before any evalkit code runs)
+    it gets at least :attr:`startup_grace_s`."""
+
+    #: the least time a rank is given to write its first status file
+    startup_grace_s: float = 300.0
+
+    def __init__(
+        self, output_dir: Path, task: str, ranks: Sequence[int], timeout_s: float, clock: Any = time.monotonic
+    ) -> None:
+        self.output_dir, self.task, self.timeout_s, self.clock = Path(output_dir), task, timeout_s, clock
+        now = clock()
+        self._seen: dict[int, tuple[Any, ...]] = {r: self._signature(r) for r in ranks}
+        self._since: dict[int, float] = dict.fromkeys(ranks, now)
+
+    def _signature(self, rank: int) -> tuple[Any, ...]:
+        part = Path(self.output_dir) / "parts" / _safe(self.task) / f"rank-{rank}.jsonl"
+        out: list[Any] = []
+        for path in (status_path(self.output_dir, self.task, rank), part):
+            try:
+                st = path.stat()
+                out.append((st.st_mtime_ns, st.st_size))
+            except OSError:
+                out.append(None)
+        return tuple(out)
+
+    def forget(self, rank: int) -> None:
+        """Stop watching ``rank`` (it exited)."""
+        self._seen.pop(rank, None)
+        self._since.pop(rank, None)
+
+    def stalled(self) -> list[tuple[int, float]]:
+        """The watched ranks without progress for ``timeout_s``: (rank, seconds since progress)."""
+        if self.timeout_s <= 0:
+            return []
+        now, out = self.clock(), []
+        for rank in list(self._seen):
+            sig = self._signature(rank)
+            if sig != self._seen[rank]:
+                self._seen[rank], self._since[rank] = sig, now
+                continue
+            limit = self.timeout_s if sig[0] is not None else max(self.timeout_s, self.startup_grace_s)
+            if now - self._since[rank] >= limit:
+                out.append((rank, now - self._since[rank]))
+        return out
 
 
 def _exit_how(code: int) -> str:
@@ -448,15 +518,31 @@ def launch_local(cfg: Mapping[str, Any], settings: DistSettings) -> dict[str, An
                     **{CONFIG_ENV: str(cfg_path)},
                 )  # fmt: skip
                 workers.start(r, env)
-            for _ in range(n):
-                rank, code = workers.next_exit()
+            watchdog = RankWatchdog(output_dir, task_name, range(n), settings.rank_timeout_s)
+            kept = f"finished samples are kept in {output_dir / 'parts' / _safe(task_name)}"
+            running = n
+            while running:
+                exited = workers.next_exit(timeout_s=min(1.0, max(0.05, settings.rank_timeout_s / 4 or 1.0)))
+                if exited is None:
+                    for rank, idle in watchdog.stalled():
+                        workers.kill(rank)
+                        workers.stop_all()
+                        status = RankStatus.read(status_path(output_dir, task_name, rank))
+                        how = f"no progress for {idle:.0f}s > runner.rank_timeout_s={settings.rank_timeout_s:g}; killed"
+                        raise EvalkitError(
+                            describe_failure(status, rank, how)
+                            + f"; the other ranks were stopped; {kept} — rerun the same command to resume"
+                        )
+                    continue
+                rank, code = exited
+                running -= 1
+                watchdog.forget(rank)
                 if code != 0:
                     workers.stop_all()
                     status = RankStatus.read(status_path(output_dir, task_name, rank))
                     raise EvalkitError(
                         describe_failure(status, rank, _exit_how(code))
-                        + f"; the other ranks were stopped; finished samples are kept in "
-                        f"{output_dir / 'parts' / _safe(task_name)} — rerun the same command to resume"
+                        + f"; the other ranks were stopped; {kept} — rerun the same command to resume"
                     )
         except BaseException:
             workers.stop_all()
