@@ -73,10 +73,19 @@ class TaskResult:
     task_version: str = ""
     protocol: dict[str, Any] = field(default_factory=dict)
     submission_file: str | None = None
+    #: ``complete``, or ``incomplete`` when the numbers cannot be trusted (see ``status_reason``)
+    status: str = "complete"
+    status_reason: str | None = None
+    errors_by_type: dict[str, int] = field(default_factory=dict)
+    #: metadata key whose value identifies a cluster of correlated samples (see Task.cluster_key)
+    cluster_key: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready dict in the results contract layout."""
         return {
+            "status": self.status,
+            "status_reason": self.status_reason,
+            "errors_by_type": self.errors_by_type,
             "metrics": self.metrics,
             "main_metric": self.main_metric,
             "paper_scale": self.paper_scale,
@@ -90,7 +99,17 @@ class TaskResult:
             "task_version": self.task_version,
             "protocol": self.protocol,
             "submission_file": self.submission_file,
+            "cluster_key": self.cluster_key,
         }
+
+
+def _errors_by_type(records: Sequence[Record]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for r in records:
+        if r.error is not None:
+            key = str(r.error_type or "other")
+            out[key] = out.get(key, 0) + 1
+    return out
 
 
 def _mean(values: Sequence[float]) -> float | None:
@@ -136,6 +155,9 @@ class Task(ABC):
     paper_scale: ClassVar[float] = 100.0
     #: metadata keys to break the main score down by (languages, durations, subsets...)
     breakdown_keys: ClassVar[Sequence[str]] = ()
+    #: metadata key whose value identifies a cluster of samples sharing one image / page / video;
+    #: confidence intervals and the gate resample whole clusters (None: samples are independent)
+    cluster_key: ClassVar[str | None] = None
 
     def __init__(self, config: Mapping[str, Any]):
         self.config: dict[str, Any] = dict(config)
@@ -242,9 +264,11 @@ class Task(ABC):
             n_samples=len(records),
             n_scored=len(scored),
             n_errors=n_errors,
+            errors_by_type=_errors_by_type(records),
             counts=self.counts(records),
             task_version=f"{self.name}-{self.version}",
             protocol=self.protocol(),
+            cluster_key=self.cluster_key,
         )
 
     def counts(self, records: Sequence[Record]) -> dict[str, int]:

@@ -1,4 +1,5 @@
-"""Bootstrap intervals vs a brute-force bootstrap, coverage, aggregation specs, paired tests."""
+"""Bootstrap intervals vs a brute-force bootstrap (plain and clustered), coverage, aggregation specs,
+paired tests, minimum detectable effect."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ from evalkit.metrics.bootstrap import (
     aggregation_values,
     bootstrap_ci,
     bootstrap_distribution,
+    cluster_labels,
+    effective_sample_size,
+    minimum_detectable_effect,
     paired_bootstrap,
     sign_test,
 )
@@ -212,3 +216,210 @@ def test_paired_macro_continuous_matches_brute_force():
     assert res.delta == pytest.approx(macro(cur, range(300)) - macro(base, range(300)))
     assert res.low == pytest.approx(deltas[49], abs=0.25 * se)
     assert res.high == pytest.approx(deltas[1949], abs=0.25 * se)
+
+
+# --------------------------------------------------------------------------------------------
+# clustered bootstrap (issue 17, point 8)
+
+
+def brute_force_cluster_ci(scores, clusters, n_resamples, confidence, seed, groups=None, paired=None):
+    """Textbook cluster bootstrap: draw as many clusters as there are, with replacement, pool all
+    their samples (a cluster drawn twice counts twice), recompute, sort. ``paired`` = the current
+    run's scores: the statistic is then mean(current) - mean(baseline) on the same draw."""
+    rng = random.Random(seed)
+    members: dict = {}
+    for i, c in enumerate(clusters):
+        members.setdefault(c, []).append(i)
+    names = list(members)
+
+    def stat(values, idx):
+        if groups is None:
+            return sum(values[i] for i in idx) / len(idx)
+        per: dict = {}
+        for i in idx:
+            per.setdefault(groups[i], []).append(values[i])
+        return sum(sum(v) / len(v) for v in per.values()) / len(per)
+
+    stats = []
+    for _ in range(n_resamples):
+        idx = [i for _ in names for i in members[names[rng.randrange(len(names))]]]
+        value = stat(scores, idx)
+        stats.append(value if paired is None else stat(paired, idx) - value)
+    stats.sort()
+    tail = (1 - confidence) / 2
+    return stats[int(tail * n_resamples)], stats[int((1 - tail) * n_resamples) - 1]
+
+
+def _clustered_data(rng, n_clusters, size, rho, binary=False):
+    """Scores with a shared cluster effect: the correlation within a cluster is about ``rho``."""
+    effect = rng.normal(0, math.sqrt(rho), n_clusters).repeat(size)
+    noise = rng.normal(0, math.sqrt(1 - rho), n_clusters * size)
+    latent = effect + noise
+    clusters = [f"img{i // size}" for i in range(n_clusters * size)]
+    scores = (latent > 0.5).astype(float) if binary else 1 / (1 + np.exp(-latent))
+    return scores, clusters
+
+
+@pytest.mark.parametrize("kind", ["continuous", "binary"])
+def test_cluster_interval_matches_brute_force(kind):
+    rng = np.random.default_rng(21)
+    sizes = rng.integers(1, 6, 90)  # unequal clusters of 1..5 questions per image
+    clusters = [f"doc{c}" for c, k in enumerate(sizes) for _ in range(k)]
+    effect = rng.normal(0, 1, len(sizes)).repeat(sizes)
+    latent = effect + rng.normal(0, 1, len(clusters))
+    scores = list((latent > 0.3).astype(float) if kind == "binary" else 1 / (1 + np.exp(-latent)))
+    ours = bootstrap_ci(scores, n_resamples=3000, seed=0, clusters=clusters)
+    low, high = brute_force_cluster_ci(scores, clusters, 3000, 0.95, seed=1)
+    se = (high - low) / 3.92
+    assert ours.n_clusters == 90 and ours.n == len(scores)
+    assert ours.estimate == pytest.approx(float(np.mean(scores)))
+    assert ours.low == pytest.approx(low, abs=0.2 * se)
+    assert ours.high == pytest.approx(high, abs=0.2 * se)
+
+
+@pytest.mark.parametrize("kind", ["continuous", "binary"])
+def test_cluster_macro_interval_matches_brute_force(kind):
+    rng = np.random.default_rng(5)
+    scores, clusters = _clustered_data(rng, 80, 3, 0.5, binary=kind == "binary")
+    groups = [["AR", "DE", "FR", "FR"][int(c[3:]) % 4] for c in clusters]  # language per image
+    ours = bootstrap_ci(list(scores), 2000, seed=2, statistic="macro", groups=groups, clusters=clusters)
+    low, high = brute_force_cluster_ci(list(scores), clusters, 2000, 0.95, seed=3, groups=groups)
+    se = (high - low) / 3.92
+    assert ours.n_clusters == 80
+    assert ours.low == pytest.approx(low, abs=0.25 * se)
+    assert ours.high == pytest.approx(high, abs=0.25 * se)
+
+
+@pytest.mark.parametrize("macro", [False, True])
+def test_paired_cluster_bootstrap_matches_brute_force(macro):
+    rng = np.random.default_rng(9)
+    base, clusters = _clustered_data(rng, 100, 3, 0.6)
+    shift = rng.normal(-0.03, 0.08, 100).repeat(3)  # the change is shared within a video
+    cur = np.clip(base + shift + rng.normal(0, 0.02, 300), 0, 1)
+    groups = [["short", "medium", "long"][int(c[3:]) % 3] for c in clusters] if macro else None
+    res = paired_bootstrap(base, cur, n_resamples=2000, seed=4, groups=groups, clusters=clusters)
+    low, high = brute_force_cluster_ci(list(base), clusters, 2000, 0.95, 5, groups=groups, paired=list(cur))
+    se = (high - low) / 3.92
+    assert res.n_clusters == 100
+    assert res.low == pytest.approx(low, abs=0.25 * se)
+    assert res.high == pytest.approx(high, abs=0.25 * se)
+    assert res.se == pytest.approx(se, rel=0.15)
+    # ignoring the clusters understates the uncertainty of this clustered change
+    flat = paired_bootstrap(base, cur, n_resamples=2000, seed=4, groups=groups)
+    assert flat.n_clusters is None and (flat.high - flat.low) < 0.8 * (res.high - res.low)
+
+
+def test_clustered_interval_is_wider_with_within_cluster_correlation():
+    """5 questions per image whose scores share an image effect (intra-cluster correlation 0.6):
+    the design effect is 1 + (5 - 1) * 0.6 = 3.4, so the honest interval is about sqrt(3.4) = 1.8
+    times as wide as the one that treats the 1,000 questions as independent. Without correlation
+    the two agree."""
+    rng = np.random.default_rng(3)
+    scores, clusters = _clustered_data(rng, 200, 5, 0.6)
+    flat = bootstrap_ci(scores, 4000, seed=0)
+    clustered = bootstrap_ci(scores, 4000, seed=0, clusters=clusters)
+    assert clustered.n_clusters == 200 and flat.n_clusters is None
+    assert clustered.estimate == flat.estimate
+    ratio = clustered.half_width / flat.half_width
+    # the design effect measured on these scores (their own intra-cluster correlation)
+    by_cluster = scores.reshape(200, 5)
+    icc = (np.var(by_cluster.mean(axis=1)) * 5 / 4 - np.var(scores) / 4) / np.var(scores)
+    assert 0.45 < icc < 0.75
+    assert ratio == pytest.approx(math.sqrt(1 + 4 * icc), rel=0.12)
+    assert ratio > 1.6
+
+    independent, clusters0 = _clustered_data(rng, 200, 5, 0.0)
+    ratio0 = bootstrap_ci(independent, 4000, clusters=clusters0).half_width
+    ratio0 /= bootstrap_ci(independent, 4000).half_width
+    assert ratio0 == pytest.approx(1.0, abs=0.12)
+
+
+def test_singleton_clusters_are_the_sample_bootstrap():
+    scores = np.random.default_rng(0).random(200)
+    plain = bootstrap_ci(scores, 1000, seed=7)
+    single = bootstrap_ci(scores, 1000, seed=7, clusters=[f"c{i}" for i in range(200)])
+    assert (single.low, single.high) == (plain.low, plain.high) and single.n_clusters == 200
+    with pytest.raises(ValueError, match="one label per score"):
+        bootstrap_ci(scores, 100, clusters=["a"] * 3)
+
+
+def test_aggregation_bootstrap_clusters_by_metadata_key():
+    scores = [{"acc": float(i % 7 < 3)} for i in range(60)] + [{"acc": None}]
+    meta = [{"docId": i // 4} for i in range(58)] + [{}, {}, {"docId": 0}]  # two lack the key
+    ci = aggregation_bootstrap({"kind": "mean", "score": "acc"}, scores, meta, 500, cluster_key="docId")
+    assert ci.n == 60 and ci.n_clusters == 15 + 2  # 15 pages (docId 0..14) + 2 own clusters
+    labels, missing = cluster_labels(meta[:60], "docId")
+    assert missing == 2 and labels[0] == labels[3] != labels[4] and labels[58] != labels[59]
+    assert cluster_labels(meta, None) == (None, 0)
+    plain = aggregation_bootstrap({"kind": "mean", "score": "acc"}, scores, meta, 500)
+    assert plain.n_clusters is None and plain.estimate == ci.estimate
+
+
+# --------------------------------------------------------------------------------------------
+# minimum detectable effect (issue 17, point 9)
+
+
+def test_minimum_detectable_effect_hand_values():
+    k = 1.959964 + 0.841621  # z(0.975) + z(0.8)
+    # identical runs, 400 independent 0/1 samples: d = k^2 / 400
+    assert minimum_detectable_effect(0.0, 400) == pytest.approx(k * k / 400, rel=1e-5)
+    assert minimum_detectable_effect(0.0, 400) == pytest.approx(0.0196, abs=1e-4)
+    # pure noise term: d = k * se when the flip term vanishes
+    assert minimum_detectable_effect(0.01, 400, score_range=0.0) == pytest.approx(k * 0.01, rel=1e-5)
+    # both: d solves d^2 = k^2 (se^2 + d / n)
+    d = minimum_detectable_effect(0.01, 400)
+    assert d * d == pytest.approx(k * k * (0.01**2 + d / 400), rel=1e-5)
+    # a design effect of 3 is as if there were a third of the samples
+    assert minimum_detectable_effect(0.0, 400, design_effect=3) == pytest.approx(k * k / (400 / 3))
+    k99 = 2.575829 + 1.281552  # alpha 0.01, power 0.9
+    assert minimum_detectable_effect(0.0, 1000, alpha=0.01, power=0.9) == pytest.approx(
+        k99**2 / 1000, rel=1e-5
+    )
+    with pytest.raises(ValueError):
+        minimum_detectable_effect(0.0, 400, power=1.0)
+
+
+def test_effective_sample_size():
+    assert effective_sample_size(300) == 300
+    # macro over groups of 100 and 20: weights 1/200 (x100) and 1/40 (x20)
+    groups = ["a"] * 100 + ["b"] * 20
+    assert effective_sample_size(120, groups) == pytest.approx(1 / (100 / 200**2 + 20 / 40**2))
+    assert effective_sample_size(120, ["a"] * 60 + ["b"] * 60) == pytest.approx(120)
+
+
+def test_regression_of_the_mde_is_caught_at_the_stated_power():
+    """Simulated CI runs: baseline 0/1 scores, a current run with run-to-run noise (1% of answers
+    flip each way) plus a regression that turns right answers wrong (each with the same chance). At a regression of the MDE
+    (alpha 0.05, power 0.8) the paired bootstrap flags it about 80% of the time; at half of it far
+    less often."""
+    rng = np.random.default_rng(17)
+    n = 1000
+
+    def current_run(base, drop):
+        cur = base.copy()
+        right = base == 1
+        # noise without a net change: 2% of all answers flip each way
+        u = rng.random(n)
+        cur[right & (u < 0.02 * n / right.sum())] = 0
+        cur[~right & (u < 0.02 * n / (~right).sum())] = 1
+        # each right answer turns wrong with the same chance: drop * n of them on average
+        cur[right & (rng.random(n) < drop * n / right.sum())] = 0
+        return cur
+
+    base = (rng.random(n) < 0.7).astype(float)
+    # the run-to-run noise as a CI history shows it: the paired SE of 20 noise-only runs
+    se = float(np.mean([paired_bootstrap(base, current_run(base, 0.0), 2000).se for _ in range(20)]))
+    assert se == pytest.approx(math.sqrt(0.04 / n), rel=0.1)  # 4% of the pairs differ by 1
+    mde = minimum_detectable_effect(se, n)
+    assert 0.02 < mde < 0.025
+
+    def detection_rate(drop, trials=300):
+        hits = 0
+        for t in range(trials):
+            b = (rng.random(n) < 0.7).astype(float)
+            res = paired_bootstrap(b, current_run(b, drop), n_resamples=1000, seed=t)
+            hits += res.high < 0
+        return hits / trials
+
+    assert detection_rate(mde) == pytest.approx(0.8, abs=0.08)
+    assert detection_rate(mde / 2) < 0.5
