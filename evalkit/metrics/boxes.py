@@ -27,6 +27,14 @@ Parsing rules common to all conventions: reversed corners are reordered, coordin
 to the image (``[0, width] x [0, height]``), and anything without four finite numbers in the
 expected shape (garbage, a truncated pair) gives ``None``.
 
+Click points (GUI grounding, UI actions): :func:`parse_point` reads one ``(x, y)`` pixel point.
+Under a box convention it accepts a point written the convention's way - ``(x,y)`` on the grid
+(``qwen2_vl`` /1000, ``qwen_vl`` /999), ``{"point_2d": [x, y]}`` or ``[x, y]`` in pixels
+(``pixel_json``), two fractions (``normalized``) - or a box of that convention, whose centre is
+the click. The extra ``point`` convention is SeeClick's (the ScreenSpot authors' model): a bare
+``(x, y)`` of fractions of the image size in ``[0, 1]``; a four-number box of fractions counts by
+its centre. Points are clipped to the image like boxes.
+
 Quantisation: the grid conventions move each coordinate by at most half a grid step
 (``size / 2000`` px for ``qwen2_vl``, ``size / 1998`` for ``qwen_vl``; ``pixel_json`` rounds to
 whole pixels, ``normalized`` is written with 4 decimals) - an IoU loss below 1% for boxes whose
@@ -47,10 +55,17 @@ __all__ = [
     "parse_box",
     "format_box",
     "point_in_box",
+    "POINT_CONVENTIONS",
+    "box_center",
+    "parse_point",
+    "format_point",
 ]
 
 BOX_CONVENTIONS = ("qwen2_vl", "qwen_vl", "pixel_json", "normalized")
 """The box conventions understood by :func:`parse_box` and :func:`format_box`."""
+
+POINT_CONVENTIONS = (*BOX_CONVENTIONS, "point")
+"""The conventions understood by :func:`parse_point` and :func:`format_point` (click points)."""
 
 Box = tuple[float, float, float, float]
 
@@ -210,3 +225,117 @@ def format_box(box: Sequence[float], convention: str, image_size: tuple[int, int
         return f'```json\n[\n\t{{"bbox_2d": [{coords}], "label": "object"}}\n]\n```'
     coords = ", ".join(f"{v:.4f}" for v in (x1 / width, y1 / height, x2 / width, y2 / height))
     return f"[{coords}]"
+
+
+# ------------------------------------------------------------------------------------ points
+
+_POINT_PAIR = re.compile(rf"\(\s*({_NUM})\s*,\s*({_NUM})\s*\)")
+_TWO = re.compile(rf"(?<![\w.])({_NUM})[\s,()\[\]]+({_NUM})(?![\w.])")
+_POINT_2D = re.compile(rf'"point_2d"\s*:\s*\[\s*({_NUM})\s*,\s*({_NUM})\s*\]')
+
+Point = tuple[float, float]
+
+
+def box_center(box: Sequence[float]) -> Point:
+    """The centre ``(x, y)`` of an ``(x1, y1, x2, y2)`` box."""
+    return ((float(box[0]) + float(box[2])) / 2.0, (float(box[1]) + float(box[3])) / 2.0)
+
+
+def _clip_point(x: float, y: float, width: float, height: float) -> Point | None:
+    if not (math.isfinite(x) and math.isfinite(y)):
+        return None
+    return (min(max(x, 0.0), width), min(max(y, 0.0), height))
+
+
+def _json_point(text: str) -> list[float] | None:
+    fenced = _FENCE.search(text)
+    body = fenced.group(1) if fenced else text
+    try:
+        data = json.loads(body.strip())
+    except (ValueError, RecursionError):
+        data = None
+    if isinstance(data, list) and len(data) == 2 and all(_is_number(v) for v in data):
+        return [float(v) for v in data]
+    items = [data] if isinstance(data, dict) else data if isinstance(data, list) else []
+    for item in items:
+        if isinstance(item, dict) and "point_2d" in item:
+            pt = item["point_2d"]
+            if isinstance(pt, list) and len(pt) == 2 and all(_is_number(v) for v in pt):
+                return [float(v) for v in pt]
+            return None
+    match = _POINT_2D.search(text)
+    return [float(v) for v in match.groups()] if match else None
+
+
+def parse_point(text: str, convention: str, image_size: tuple[int, int]) -> Point | None:
+    """Parse a model's click answer into a pixel point ``(x, y)`` clipped to the image.
+
+    A box in ``convention`` counts by its centre (tried first, so that a box is never misread as
+    its first corner); otherwise a single point written the convention's way (module docstring).
+
+    Args:
+        text: the model's answer.
+        convention: one of :data:`POINT_CONVENTIONS`.
+        image_size: ``(width, height)`` in pixels.
+
+    Returns:
+        the point, or ``None`` when neither a box nor a point can be read.
+
+    Raises:
+        ValueError: unknown convention or a non-positive image size.
+
+    Examples:
+        >>> parse_point("(500,250)", "qwen2_vl", (640, 480))
+        (320.0, 120.0)
+        >>> parse_point("<|box_start|>(100,200),(300,400)<|box_end|>", "qwen2_vl", (640, 480))
+        (128.0, 144.0)
+        >>> parse_point("(0.25,0.5)", "point", (640, 480))
+        (160.0, 240.0)
+    """
+    if convention not in POINT_CONVENTIONS:
+        raise ValueError(f"unknown point convention {convention!r}; expected one of {POINT_CONVENTIONS}")
+    width, height = float(image_size[0]), float(image_size[1])
+    if not (width > 0 and height > 0):
+        raise ValueError(f"parse_point(): image_size must be positive (width, height), got {image_size}")
+    box_convention = "normalized" if convention == "point" else convention
+    box = parse_box(text, box_convention, image_size)
+    if box is not None:
+        return box_center(box)
+    if convention in _GRID:
+        start = text.find(_START_TOKEN[convention])
+        match = _POINT_PAIR.search(text, start + 1 if start >= 0 else 0)
+        if match is None:
+            return None
+        grid = _GRID[convention]
+        x, y = (float(v) for v in match.groups())
+        return _clip_point(x / grid * width, y / grid * height, width, height)
+    if convention == "pixel_json":
+        values = _json_point(text)
+        return None if values is None else _clip_point(values[0], values[1], width, height)
+    match = _TWO.search(text)
+    if match is None:
+        return None
+    x, y = (float(v) for v in match.groups())
+    return _clip_point(x * width, y * height, width, height)
+
+
+def format_point(point: Sequence[float], convention: str, image_size: tuple[int, int]) -> str:
+    """Write a pixel point the way a model of ``convention`` answers a click (inverse of
+    :func:`parse_point` up to quantisation; used by fake models in tests).
+
+    Examples:
+        >>> format_point((320, 120), "qwen2_vl", (640, 480))
+        '(500,250)'
+        >>> format_point((160, 240), "point", (640, 480))
+        '(0.25,0.50)'
+    """
+    if convention not in POINT_CONVENTIONS:
+        raise ValueError(f"unknown point convention {convention!r}; expected one of {POINT_CONVENTIONS}")
+    width, height = float(image_size[0]), float(image_size[1])
+    x, y = float(point[0]), float(point[1])
+    if convention in _GRID:
+        grid = _GRID[convention]
+        return f"({round(x / width * grid)},{round(y / height * grid)})"
+    if convention == "pixel_json":
+        return f'{{"point_2d": [{round(x)}, {round(y)}]}}'
+    return f"({x / width:.2f},{y / height:.2f})"
