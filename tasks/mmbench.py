@@ -31,11 +31,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from evalkit.plugins.vqa import PromptedImageQATask
+
 from evalkit.errors import InputError, UsageError
 from evalkit.judge.choice import ChoiceFallback
 from evalkit.metrics import extract_choice
 from evalkit.metrics.choice import EXTRACTOR_VERSION
-from evalkit.plugins.vqa import PromptedImageQATask
 from evalkit.tasks.base import MetricSpec, TaskResult, _mean
 from evalkit.types import Record, Sample
 
@@ -63,7 +64,9 @@ def option_columns(values: Mapping[str, Any], letters: str) -> dict[str, str]:
     return out
 
 
-def rotate_options(options: Mapping[str, str], gold: str | None, shift: int) -> tuple[dict[str, str], str | None]:
+def rotate_options(
+    options: Mapping[str, str], gold: str | None, shift: int
+) -> tuple[dict[str, str], str | None]:
     """Options rotated by ``shift`` (new ``A`` = old option at position ``shift``) and the moved gold letter."""
     letters = list(options)
     texts = [options[k] for k in letters]

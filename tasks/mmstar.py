@@ -25,11 +25,12 @@ import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from evalkit.plugins.mmbench import ChoiceColumnsTask, present_text
+from evalkit.plugins.vqa import PromptedImageQATask
+
 from evalkit.errors import InputError, UsageError
 from evalkit.metrics import extract_choice
 from evalkit.metrics.choice import EXTRACTOR_VERSION
-from evalkit.plugins.mmbench import ChoiceColumnsTask, present_text
-from evalkit.plugins.vqa import PromptedImageQATask
 from evalkit.tasks.base import MetricSpec
 from evalkit.types import Sample
 
@@ -89,7 +90,9 @@ class MMStarTask(PromptedImageQATask):
         """``mmstar`` (official) or ``extract_choice``."""
         name = str(self.config.get("scorer", "mmstar"))
         if name not in self.scorers:
-            raise UsageError(f"task {self.name}: scorer must be one of {', '.join(self.scorers)}, got {name!r}")
+            raise UsageError(
+                f"task {self.name}: scorer must be one of {', '.join(self.scorers)}, got {name!r}"
+            )
         return name
 
     def _gold(self, sample: Sample) -> str:
