@@ -230,6 +230,12 @@ def _gate_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
     p.add_argument(
+        "--power",
+        type=float,
+        default=0.8,
+        help="detection probability for the minimum detectable effect column (default 0.8)",
+    )
+    p.add_argument(
         "--method", choices=("bootstrap", "sign"), default="bootstrap", help="paired test (default bootstrap)"
     )
     p.add_argument("--tasks", help="comma-separated tasks to gate (default: all of the baseline's)")
@@ -267,6 +273,7 @@ def gate_main(argv: list[str]) -> int:
         n_resamples=args.n_resamples,
         seed=args.seed,
         errors_as_zero=args.errors_as_zero,
+        power=args.power,
     )
     text = format_gate(report)
     sys.stdout.write(text)

@@ -11,7 +11,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from evalkit.report.leaderboard import Footnote, Leaderboard
+from evalkit.report.leaderboard import Footnote, Leaderboard, cluster_note
 
 PM = "±"
 DASH = "–"
@@ -81,6 +81,9 @@ def leaderboard_table(board: Leaderboard, decimals: int = 1, show_ci: bool = Tru
             f"{PM} = half-width of the {board.confidence:.0%} bootstrap confidence interval "
             "over samples; best per column in bold."
         )
+        clustered = cluster_note(board)
+        if clustered:
+            notes.append(clustered)
     return Table(
         columns=["Model", *board.tasks],
         rows=rows,

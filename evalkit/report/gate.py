@@ -10,20 +10,38 @@ metrics such as failure rates):
 * ``improved`` — ``delta >= +min_effect`` and significant;
 * ``ok`` — anything else (no significant change, or one smaller than ``min_effect``).
 
-Corpus metrics (BLEU, CIDEr...) have no per-sample scores: their values are compared directly
+Corpus metrics (BLEU...) have no per-sample scores: their values are compared directly
 (``REGRESSION`` when ``delta <= -min_effect``; greedy decoding makes runs deterministic).
+
+When the task declares a ``cluster_key`` (the image, page or video id several questions share),
+the paired bootstrap draws whole clusters for both runs, and the row reports the number of
+clusters. Every row also gives the minimum detectable effect (MDE): the smallest regression the
+test catches with probability ``power`` at level ``alpha``
+(:func:`evalkit.metrics.bootstrap.minimum_detectable_effect`).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from evalkit.errors import UsageError
-from evalkit.metrics.bootstrap import aggregation_values, paired_bootstrap, sign_test
+from evalkit.metrics.bootstrap import (
+    PairedResult,
+    aggregation_values,
+    bootstrap_distribution,
+    cluster_labels,
+    effective_sample_size,
+    minimum_detectable_effect,
+    paired_bootstrap,
+    sign_test,
+)
 from evalkit.report.leaderboard import lower_is_better
 from evalkit.report.loading import RESULTS_FILE, RunResult, SampleRecord, TaskResult, differing_keys, load_run
 
@@ -50,6 +68,10 @@ class GateRow:
     min_effect: float
     verdict: str
     note: str = ""
+    #: clusters resampled (None: samples resampled independently, or no per-sample test)
+    n_clusters: int | None = None
+    #: minimum detectable effect at the report's alpha and power (None: no per-sample test)
+    mde: float | None = None
 
 
 @dataclass
@@ -59,6 +81,7 @@ class GateReport:
     rows: list[GateRow]
     notes: list[str] = field(default_factory=list)
     alpha: float = 0.05
+    power: float = 0.8
 
     @property
     def regressed(self) -> bool:
@@ -153,17 +176,21 @@ def run_gate(
     n_resamples: int = 10_000,
     seed: int = 0,
     errors_as_zero: bool = False,
+    power: float = 0.8,
 ) -> GateReport:
     """Compare ``current`` with ``baseline`` task by task, metric by metric.
 
     Raises :class:`UsageError` when a task is missing from ``current``, a samples file is
     missing, or the two runs hold different sample ids for a task. ``errors_as_zero`` scores
-    errored samples 0 instead of dropping them from the pairing.
+    errored samples 0 instead of dropping them from the pairing. ``power`` is the detection
+    probability the minimum detectable effect is computed for.
     """
     if method not in ("bootstrap", "sign"):
         raise UsageError(f"--method {method!r}: use bootstrap or sign")
     if not 0 < alpha < 1:
         raise UsageError(f"--alpha {alpha} must lie in (0, 1)")
+    if not 0 < power < 1:
+        raise UsageError(f"--power {power} must lie in (0, 1)")
     overrides = dict(min_effects or {})
     names = list(tasks) if tasks else list(baseline.tasks)
     unknown = [t for t in names if t not in baseline.tasks]
@@ -175,7 +202,7 @@ def run_gate(
             f"current run {current.path} has no results for {', '.join(missing)} "
             "(the baseline has them); run them or restrict with --tasks"
         )
-    report = GateReport(rows=[], alpha=alpha)
+    report = GateReport(rows=[], alpha=alpha, power=power)
     extra = sorted(set(current.tasks) - set(baseline.tasks))
     if extra and not tasks:
         report.notes.append(f"not in the baseline, not gated: {', '.join(extra)}")
@@ -185,6 +212,11 @@ def run_gate(
         diff = differing_keys([base.protocol_signature(True), cur.protocol_signature(True)])
         if diff:
             report.notes.append(f"{task}: protocol differs from the baseline ({', '.join(diff)})")
+        if cur.cluster_key != base.cluster_key:
+            report.notes.append(
+                f"{task}: cluster key differs (baseline {base.cluster_key}, current {cur.cluster_key}); "
+                "the baseline's is used"
+            )
         base_samples, cur_samples = _samples_by_id(base, "baseline"), _samples_by_id(cur, "current")
         only_base = set(base_samples) - set(cur_samples)
         only_cur = set(cur_samples) - set(base_samples)
@@ -223,6 +255,7 @@ def run_gate(
                 seed,
                 errors_as_zero,
                 report.notes,
+                power,
             )
             if row is not None:
                 report.rows.append(row)
@@ -245,6 +278,7 @@ def _compare_metric(
     seed: int,
     errors_as_zero: bool,
     notes: list[str],
+    power: float = 0.8,
 ) -> GateRow | None:
     b_value, c_value = base.metrics.get(metric), cur.metrics.get(metric)
     if b_value is None or c_value is None:
@@ -309,10 +343,23 @@ def _compare_metric(
         notes.append(f"{task}/{metric}: no sample scored in both runs; skipped")
         return None
     note = f"{dropped} samples not scored in both runs left out" if dropped else ""
-    result = paired_bootstrap(b_vals, c_vals, n_resamples, 1 - alpha, seed, groups=groups)
+    kept_meta = [m for m, k in zip(meta, kept, strict=True) if k]
+    clusters, missing = cluster_labels(kept_meta, base.cluster_key)
+    if missing:
+        notes.append(
+            f"{task}/{metric}: {missing} samples have no metadata[{base.cluster_key!r}]; "
+            "each counts as a cluster of its own"
+        )
+    result = paired_bootstrap(b_vals, c_vals, n_resamples, 1 - alpha, seed, groups=groups, clusters=clusters)
     p_value = result.p_value
     if method == "sign":
         p_value = sign_test(b_vals, c_vals).p_value
+    mde = _mde(b_vals, c_vals, groups, clusters, result, alpha, power, min(n_resamples, 2000), seed)
+    if mde > min_effect:
+        notes.append(
+            f"{task}/{metric}: these samples detect a change of {mde:.4g} (MDE at alpha {alpha:g}, "
+            f"power {power:.0%}); a regression of {min_effect:g} can pass unnoticed"
+        )
     return GateRow(
         task=task,
         metric=metric,
@@ -327,7 +374,45 @@ def _compare_metric(
         min_effect=min_effect,
         verdict=_verdict(result.delta, p_value, alpha, min_effect, metric),
         note=note,
+        n_clusters=result.n_clusters,
+        mde=mde,
     )
+
+
+def _mde(
+    base: np.ndarray,
+    cur: np.ndarray,
+    groups: Sequence[Any] | None,
+    clusters: Sequence[Any] | None,
+    paired: PairedResult,
+    alpha: float,
+    power: float,
+    n_resamples: int,
+    seed: int,
+) -> float:
+    """Minimum detectable effect of one paired comparison (a property of the sample set).
+
+    Inputs of :func:`minimum_detectable_effect`: the metric's effective sample size; the score
+    range (largest spread of the per-sample scores, at least the largest score: 1 for 0/1
+    scores); the baseline's design effect (variance of its cluster-bootstrapped metric over the
+    sample-bootstrapped one, at least 1); and the run-to-run noise: the paired (cluster)
+    bootstrap variance of the delta less the part a one-directional change of the observed size
+    explains (``|delta| * range * design effect / n_eff``), so a real regression between the two
+    runs does not count as noise.
+    """
+    values = np.concatenate([base, cur])
+    score_range = max(float(values.max() - values.min()), float(np.abs(values).max()))
+    design_effect = 1.0
+    if clusters is not None:
+        clustered = bootstrap_distribution(base, n_resamples, seed, groups=groups, clusters=clusters)
+        plain = bootstrap_distribution(base, n_resamples, seed, groups=groups)
+        v_plain = float(np.nanvar(plain))
+        if v_plain > 0:
+            design_effect = max(1.0, float(np.nanvar(clustered)) / v_plain)
+    n_eff = effective_sample_size(base.size, groups)
+    change = abs(paired.delta) * score_range * design_effect / n_eff
+    noise_se = math.sqrt(max(0.0, paired.se**2 - change))
+    return minimum_detectable_effect(noise_se, n_eff, alpha, power, score_range, design_effect)
 
 
 def _score_of(sample: SampleRecord, score: str, errors_as_zero: bool) -> float | None:
@@ -356,6 +441,8 @@ def format_gate(report: GateReport) -> str:
         f"{conf} CI of delta",
         "p",
         "min effect",
+        "clusters",
+        f"MDE ({report.power:.0%} power)",
         "verdict",
     ]
     lines = [header]
@@ -374,6 +461,8 @@ def format_gate(report: GateReport) -> str:
                 ci,
                 p,
                 f"{r.min_effect:g}",
+                "–" if r.n_clusters is None else str(r.n_clusters),
+                "–" if r.mde is None else f"{r.mde:.4f}",
                 r.verdict,
             ]
         )

@@ -1,7 +1,8 @@
 """Leaderboard: one row per model, one column per task, each task's metric in paper scale.
 
 Each cell carries a 95% percentile bootstrap interval computed from the per-sample scores (see
-:mod:`evalkit.metrics.bootstrap`). Results that are not comparable are flagged, never silently
+:mod:`evalkit.metrics.bootstrap`); when the task declares a ``cluster_key`` (image, page or video
+id) whole clusters are resampled and the cell reports the number of clusters. Results that are not comparable are flagged, never silently
 put side by side:
 
 * the same model and task in two result dirs with different protocols (prompt, dataset split,
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from evalkit.errors import UsageError
-from evalkit.metrics.bootstrap import BootstrapResult, aggregation_bootstrap, bootstrap_ci
+from evalkit.metrics.bootstrap import BootstrapResult, aggregation_bootstrap, bootstrap_ci, cluster_labels
 from evalkit.report.loading import RunResult, TaskResult, differing_keys
 
 if TYPE_CHECKING:
@@ -107,7 +108,8 @@ class Leaderboard:
         return self._frame(lambda c: c.high)
 
     def long(self) -> pd.DataFrame:
-        """One row per cell: model, task, metric, value, ci_low, ci_high, n, scale, flags, run."""
+        """One row per cell: model, task, metric, value, ci_low, ci_high, n, n_clusters, cluster_key,
+        scale, flags, run."""
         import pandas as pd
 
         rows = [
@@ -119,6 +121,8 @@ class Leaderboard:
                 "ci_low": c.low,
                 "ci_high": c.high,
                 "n": c.ci.n if c.ci else c.result.n_scored,
+                "n_clusters": c.ci.n_clusters if c.ci else None,
+                "cluster_key": c.result.cluster_key,
                 "scale": c.scale,
                 "flags": "".join(c.markers + self.column_markers.get(c.task, [])),
                 "run": str(c.result.run.path),
@@ -151,6 +155,23 @@ class Leaderboard:
         rounded = col.round(decimals)
         target = rounded.min() if lower_is_better(self.metrics[task]) else rounded.max()
         return set(rounded.index[rounded == target])
+
+
+def cluster_note(board: Leaderboard) -> str | None:
+    """``"Clustered intervals (whole clusters resampled): videomme by videoID, 300 clusters."``
+    for the tasks whose shown intervals resampled clusters; ``None`` when none did."""
+    parts = []
+    for task in board.tasks:
+        cells = [c for m in board.models if (c := board.cell(m, task)) is not None]
+        counts = sorted({c.ci.n_clusters for c in cells if c.ci is not None and c.ci.n_clusters})
+        keys = sorted({str(c.result.cluster_key) for c in cells if c.result.cluster_key})
+        if not counts:
+            continue
+        n = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}–{counts[-1]}"
+        parts.append(f"{task} by {'/'.join(keys)}, {n} clusters")
+    if not parts:
+        return None
+    return "Clustered intervals (whole clusters of samples resampled): " + "; ".join(parts) + "."
 
 
 def lower_is_better(metric: str) -> bool:
@@ -215,9 +236,22 @@ def metric_ci(
             warnings.append(f"{result.samples_path} is missing: no interval for {result.name}/{metric}")
         return None
     scores, metadata = scored_samples(result)
+    if result.cluster_key and warnings is not None:
+        _, missing = cluster_labels(metadata, result.cluster_key)
+        if missing:
+            warnings.append(
+                f"{result.samples_path}: {missing} of {len(metadata)} samples have no "
+                f"metadata[{result.cluster_key!r}]; each counts as a cluster of its own"
+            )
     try:
         ci = aggregation_bootstrap(
-            spec, scores, metadata, options.n_resamples, options.confidence, options.seed
+            spec,
+            scores,
+            metadata,
+            options.n_resamples,
+            options.confidence,
+            options.seed,
+            cluster_key=result.cluster_key,
         )
     except ValueError as e:
         if warnings is not None:
@@ -429,19 +463,22 @@ def group_ci(
     result: TaskResult, key: str, group: str, score_name: str, options: CIOptions
 ) -> tuple[float, float] | None:
     """Interval (natural scale) of the mean of ``scores[score_name]`` over the scored samples whose
-    ``metadata[key]`` is (or, for lists, contains) ``group``; ``None`` when disabled or impossible."""
+    ``metadata[key]`` is (or, for lists, contains) ``group`` (clusters resampled when the task has a
+    ``cluster_key``); ``None`` when disabled or impossible."""
     if not options.enabled or not result.has_samples:
         return None
-    values = [
-        float(v)
+    chosen = [
+        (float(v), s.metadata)
         for s in result.samples()
         if not s.errored
         and (v := s.scores.get(score_name)) is not None
         and _group_matches(s.metadata.get(key), group)
     ]
-    if not values:
+    if not chosen:
         return None
-    ci = bootstrap_ci(values, options.n_resamples, options.confidence, options.seed)
+    clusters, _ = cluster_labels([m for _, m in chosen], result.cluster_key)
+    values = [v for v, _ in chosen]
+    ci = bootstrap_ci(values, options.n_resamples, options.confidence, options.seed, clusters=clusters)
     return ci.low, ci.high
 
 

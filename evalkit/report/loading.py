@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,8 @@ class SampleRecord:
     error_type: str | None
     metadata: dict[str, Any]
     thumbnail: str | None = None
+    #: the request's model-independent text (older files: extracted from ``prompt``)
+    question: str | None = None
 
     @property
     def errored(self) -> bool:
@@ -70,6 +73,8 @@ class TaskResult:
     protocol: dict[str, Any]
     run: RunResult = field(repr=False)
     notes: Any = None
+    #: metadata key identifying clusters of correlated samples (intervals resample clusters)
+    cluster_key: str | None = None
     _samples: list[SampleRecord] | None = field(default=None, repr=False)
 
     @property
@@ -198,6 +203,7 @@ def _task_result(name: str, entry: Any, run: RunResult, path: Path) -> TaskResul
         protocol=dict(entry.get("protocol") or {}),
         run=run,
         notes=entry.get("notes"),
+        cluster_key=entry.get("cluster_key") or (entry.get("protocol") or {}).get("cluster_key") or None,
     )
 
 
@@ -228,9 +234,33 @@ def read_samples(path: str | os.PathLike[str]) -> list[SampleRecord]:
                     error_type=row.get("error_type"),
                     metadata=dict(row.get("metadata") or {}),
                     thumbnail=row.get("thumbnail"),
+                    question=question_text(row.get("question"), row.get("prompt")),
                 )
             )
     return records
+
+
+_USER_TURN = re.compile(r"<\|im_start\|>user\s*(.*?)(?:<\|im_end\|>|$)", re.DOTALL)
+_VISION_TOKENS = re.compile(r"<\|vision_start\|>.*?<\|vision_end\|>|<\|(?:image|video)_pad\|>", re.DOTALL)
+
+
+def question_text(question: Any, prompt: Any) -> str | None:
+    """What a person reads as the sample's question.
+
+    The record's ``question`` (the request's text parts, model-independent) when present; for
+    older files the text of the last user turn of a Qwen chat-template ``prompt``
+    (``<|im_start|>user ... <|im_end|>``, vision placeholders removed); else the prompt itself.
+    """
+    if isinstance(question, str) and question.strip():
+        return question
+    if not isinstance(prompt, str):
+        return None
+    turns = _USER_TURN.findall(prompt)
+    if turns:
+        text = _VISION_TOKENS.sub("", turns[-1]).strip()
+        if text:
+            return text
+    return prompt
 
 
 def find_result_dirs(patterns: Iterable[str]) -> list[Path]:

@@ -68,7 +68,8 @@ def write_run(
 
     Each task dict has ``samples`` and optionally ``aggregation`` (default: mean of
     ``accuracy``), ``metrics`` (default: computed from the samples), ``main_metric``,
-    ``paper_scale`` (default 100), ``breakdowns``, ``protocol`` (merged into the default).
+    ``paper_scale`` (default 100), ``breakdowns``, ``protocol`` (merged into the default),
+    ``cluster_key`` (default none).
     """
     path.mkdir(parents=True, exist_ok=True)
     (path / "samples").mkdir(exist_ok=True)
@@ -93,6 +94,7 @@ def write_run(
             "task_version": spec.get("task_version", f"{name}-1"),
             "protocol": protocol,
             "submission_file": None,
+            "cluster_key": spec.get("cluster_key"),
         }
         with (path / "samples" / f"{name}.jsonl").open("w", encoding="utf-8") as f:
             for s in samples:

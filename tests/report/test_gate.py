@@ -38,6 +38,9 @@ def test_clear_regression_fails(make_run, mk_sample, capsys):
     assert cells[:6] == ["gqa", "accuracy", "400", "0.8000", "0.7000", "-0.1000"]
     assert cells[-1] == REGRESSION
     assert "FAIL: significant regression in gqa/accuracy" in out
+    # the MDE is the sample set's (a one-directional change is not run-to-run noise): as for
+    # identical runs, (z(0.975) + z(0.8))^2 / 400
+    assert _row(out)["MDE (80% power)"] == "0.0196"
 
 
 def test_identical_and_small_changes_pass(make_run, mk_sample, capsys):
@@ -176,3 +179,85 @@ def test_results_json_path_protocol_note_and_summary(make_run, mk_sample, tmp_pa
     assert "| gqa" in summary.read_text()
     data = json.loads((base / "results.json").read_text())
     assert data["tasks"]["gqa"]["metrics"]["accuracy"] == pytest.approx(0.8)
+
+
+def _row(out: str, task: str = "gqa") -> dict[str, str]:
+    lines = [line for line in out.splitlines() if line.startswith("| ")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    row = next(line for line in lines if line.startswith(f"| {task} "))
+    return dict(zip(header, (c.strip() for c in row.strip("|").split("|")), strict=True))
+
+
+def test_minimum_detectable_effect_is_printed(make_run, mk_sample, capsys):
+    """400 independent 0/1 samples, identical runs: MDE = (z(0.975) + z(0.8))^2 / 400 = 0.0196,
+    more than the default minimum effect of 0.01, which the gate says."""
+    base = _run(make_run, mk_sample, "base", _scores(320))
+    same = _run(make_run, mk_sample, "same", _scores(320))
+    assert _gate(base, same) == 0
+    out = capsys.readouterr().out
+    row = _row(out)
+    assert row["MDE (80% power)"] == "0.0196" and row["clusters"] == "–"
+    assert "gqa/accuracy: these samples detect a change of 0.0196" in out
+    assert "a regression of 0.01 can pass unnoticed" in out
+    # power 0.9: (1.96 + 1.2816)^2 / 400 = 0.0263; a minimum effect of 0.03 is then detectable
+    assert _gate(base, same, "--power", "0.9", "--min-effect", "0.03") == 0
+    out = capsys.readouterr().out
+    assert _row(out)["MDE (90% power)"] == "0.0263" and "pass unnoticed" not in out
+    with pytest.raises(UsageError, match="--power"):
+        _gate(base, same, "--power", "1.5")
+
+
+def _video_run(make_run, name, scores, cluster_key="videoID", videos=None):
+    samples = [
+        {
+            "id": str(i),
+            "prompt": f"q{i}",
+            "prediction": "A",
+            "target": "A",
+            "scores": {"accuracy": s},
+            "error": None,
+            "metadata": {} if videos is False else {"videoID": f"v{i // 3}", "duration": "short"},
+        }
+        for i, s in enumerate(scores)
+    ]
+    return make_run(name, {"videomme": {"samples": samples, "cluster_key": cluster_key}})
+
+
+def test_gate_resamples_clusters(make_run, capsys):
+    """100 videos x 3 questions; whole videos change: 9 lose all 3 answers, 4 gain all 3
+    (delta -0.05). Counted as 300 independent questions the drop is significant; with the
+    videos resampled as clusters (the honest test: a video's questions change together) it is
+    not."""
+    base_scores = [float((i // 3) % 2) for i in range(300)]  # every other video right
+    cur_scores = list(base_scores)
+    lose = [v for v in range(100) if v % 2][:9]
+    gain = [v for v in range(100) if not v % 2][:4]
+    for v in lose + gain:
+        for i in range(3 * v, 3 * v + 3):
+            cur_scores[i] = 1.0 - cur_scores[i]
+    base = _video_run(make_run, "base", base_scores)
+    cur = _video_run(make_run, "cur", cur_scores)
+    flat_base = _video_run(make_run, "fbase", base_scores, cluster_key=None)
+    flat_cur = _video_run(make_run, "fcur", cur_scores, cluster_key=None)
+
+    flat = run_gate(resolve_run(flat_base, "b"), resolve_run(flat_cur, "c"), n_resamples=4000)
+    clustered = run_gate(resolve_run(base, "b"), resolve_run(cur, "c"), n_resamples=4000)
+    (f,), (c,) = flat.rows, clustered.rows
+    assert f.delta == pytest.approx(-0.05) and c.delta == pytest.approx(-0.05)
+    assert f.n_clusters is None and c.n_clusters == 100 and c.n == 300
+    assert f.verdict == REGRESSION and f.p_value < 0.05
+    assert c.verdict == "ok" and c.p_value > 0.05 and (c.high - c.low) > 1.4 * (f.high - f.low)
+    assert c.mde > f.mde  # clusters detect less
+
+    assert _gate(base, cur) == 0
+    assert _row(capsys.readouterr().out, "videomme")["clusters"] == "100"
+
+
+def test_gate_cluster_key_notes(make_run):
+    scores = [float(i % 2) for i in range(30)]
+    base = _video_run(make_run, "base", scores, videos=False)  # key declared, metadata lacks it
+    cur = _video_run(make_run, "cur", scores, cluster_key="video_id", videos=False)
+    report = run_gate(resolve_run(base, "b"), resolve_run(cur, "c"), n_resamples=500)
+    assert any("cluster key differs (baseline videoID, current video_id)" in n for n in report.notes)
+    assert any("30 samples have no metadata['videoID']" in n for n in report.notes)
+    assert report.rows[0].n_clusters == 30
