@@ -5,7 +5,9 @@ capital letter anywhere" (VLMEvalKit's fallback, which reads "Based on..." as ``
 are versioned: tasks record :data:`EXTRACTOR_VERSION` next to their accuracy, and any change of
 behaviour bumps it.
 
-Rules (``choice-v1``), tried in this order; the first rule that decides wins:
+Rules (``choice-v2``), tried in this order; the first rule that decides wins.  An answer that
+names two different options (``"(D) or (A)"``, ``"A rather than C"``) is unparsed (``None``), never
+read as the first (or last) of them.
 
 0. Preparation: Unicode NFKC (full-width ``Ｂ``/``（``/``：`` become ASCII), markdown ``*`` and
    backticks removed, whitespace stripped.  Empty text -> ``None``.
@@ -19,15 +21,20 @@ Rules (``choice-v1``), tried in this order; the first rule that decides wins:
    followed by an alternative (``"answer is A or B"``) is ignored as ambiguous.  If several cues
    name letters, the **last** one wins (the model's final statement).
 3. **Leading marker**: the text starts with ``(X)``, ``[X]``, ``X.``, ``X:``, ``X)`` (any case,
-   followed by whitespace or the end) or ``X -`` -> ``X`` (``"(B) a cat"``, ``"B. a cat"``).
+   followed by whitespace or the end) or ``X -`` -> ``X`` (``"(B) a cat"``, ``"B. a cat"``) —
+   unless an alternative follows the marker (``"(D) or (A)"``, ``"B/C"``) or the rest of the answer
+   names another option in brackets (``"(B) a cat, (C) a dog"``): then the answer names two
+   options and the later rules see both (``None``).
 4. **Option cue**: ``option X`` / ``choice X`` (upper-case or bracketed letter); if all of them
    name the same letter -> that letter.
 5. **Stand-alone letters**: valid letters standing alone as a token (bare upper-case, or bracketed
    in any case); not inside words, abbreviations (``U.S.``), contractions (``I'm``, ``A's``) or
    hyphenations (``T-shirt``).  Upper-case ``A`` and ``I`` followed by a lower-case word are
    English words ("A cat...", "I think...") unless that word is a connective such as ``or``,
-   ``and``, ``is``, ``because`` ("A or B", "A is correct").  Lower-case bare letters in running
-   text are never choices.  Exactly one distinct letter -> it; two or more -> ``None``
+   ``and``, ``is``, ``because``, ``rather``, ``not`` ("A or B", "A is correct", "A rather than
+   C" — the last names two options, so ``None``).  The same holds when the next word is written in
+   capitals (``"A BUS"``, ``"I THINK"``: an all-caps answer, not option A) unless it is a
+   connective (``"A OR B"``).  Lower-case bare letters in running text are never choices.  Exactly one distinct letter -> it; two or more -> ``None``
    (ambiguous: "I think it is A or B").
 6. **Option text** (only when ``options`` is given and rules 1-5 found no letter at all): the
    normalised text (lower-case, collapsed whitespace, trailing ``.``/``!`` removed) equals an
@@ -45,15 +52,16 @@ from collections.abc import Mapping, Sequence
 
 __all__ = ["extract_choice", "EXTRACTOR_VERSION"]
 
-EXTRACTOR_VERSION = "choice-v1"
+EXTRACTOR_VERSION = "choice-v2"
 """Version of the extraction rules; recorded by tasks in their results."""
 
 # Words that may follow an upper-case "A"/"I" used as a choice letter ("A or B", "A is right").
 _CONNECTIVES = frozenset(
     "or and nor is was are seems appears would should could might must will because since as so "
-    "but vs versus matches fits describes best correctly accurately corresponds then which".split()
+    "but vs versus matches fits describes best correctly accurately corresponds then which rather "
+    "instead not than over".split()
 )
-_WORD_AFTER = re.compile(r"\s+([a-z][a-z'’]*)")
+_WORD_AFTER = re.compile(r"\s+([a-z][a-z'’]*|[A-Z][A-Z'’]+(?![a-z]))")
 _STRIP_CHARS = " \t\r\n\"'“”‘’()[]{}<>.,:;!?-"
 _CUE = (
     r"(?<![A-Za-z])(?:final\s+answer|correct\s+answer|best\s+answer|answer|correct\s+option|"
@@ -109,7 +117,7 @@ def _is_word_use(text: str, letter: str, end: int) -> bool:
     if letter not in "AI":
         return False
     following = _WORD_AFTER.match(text, end)
-    return following is not None and following.group(1) not in _CONNECTIVES
+    return following is not None and following.group(1).lower() not in _CONNECTIVES
 
 
 def _lower_is_terminal(text: str, end: int) -> bool:
@@ -204,10 +212,13 @@ def extract_choice(
     if cue_letter is not None:
         return canon[cue_letter.upper()]
 
-    # 3. Leading option marker.
+    # 3. Leading option marker (unless the answer goes on to name another option).
     lead = pat.leading.match(text)
     if lead:
-        return canon[(lead.group("a") or lead.group("b") or lead.group("c")).upper()]
+        letter = (lead.group("a") or lead.group("b") or lead.group("c")).upper()
+        others = {m.group("br").upper() for m in pat.token.finditer(text, lead.end()) if m.group("br")}
+        if not pat.alternative.match(text, lead.end()) and not others - {letter}:
+            return canon[letter]
 
     # 4. "option X" / "choice X".
     named = set()

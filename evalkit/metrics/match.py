@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["exact_match", "normalize_exact_match", "relaxed_accuracy", "mtvqa_match"]
+__all__ = [
+    "exact_match",
+    "normalize_exact_match",
+    "relaxed_accuracy",
+    "relaxed_accuracy_qwen_vl",
+    "mtvqa_match",
+]
 
 
 def _as_targets(targets: str | Sequence[str], func: str, name: str = "targets") -> Sequence[str]:
@@ -65,7 +71,9 @@ def _chartqa_float(text: str) -> float | None:
 def relaxed_accuracy(prediction: str, targets: str | Sequence[str], tolerance: float = 0.05) -> float:
     """ChartQA relaxed accuracy: 1.0 if the prediction matches one of the targets, else 0.0.
 
-    Per target (the ChartQA reference ``relaxed_correctness``, used by Qwen-VL and lmms-eval):
+    Per target (the ChartQA reference ``relaxed_correctness`` of pix2struct, as lmms-eval calls
+    it; Qwen-VL's ``evaluate_vqa.py`` uses the same function but passes the prediction as the target,
+    see :func:`relaxed_accuracy_qwen_vl`):
 
     * prediction and target are stripped;
     * both are parsed as numbers: a trailing ``%`` means "divide by 100" (``"45%"`` -> 0.45, so
@@ -100,6 +108,38 @@ def relaxed_accuracy(prediction: str, targets: str | Sequence[str], tolerance: f
             if abs(pred_float - target_float) / abs(target_float) <= tolerance:
                 return 1.0
         elif pred.lower() == target.lower():
+            return 1.0
+    return 0.0
+
+
+def relaxed_accuracy_qwen_vl(prediction: str, targets: str | Sequence[str], tolerance: float = 0.05) -> float:
+    """ChartQA relaxed accuracy as Qwen-VL's ``eval_mm/evaluate_vqa.py`` computes it.
+
+    That script calls ``relaxed_correctness(prediction.strip(), gold)``, i.e. with the arguments
+    swapped: per gold answer (**not** stripped), if the gold answer parses as a number and the
+    stripped prediction as a *non-zero* number, correct iff
+    ``|gold - pred| / |pred| <= tolerance`` (tolerance relative to the prediction); otherwise
+    case-insensitive exact match of the stripped prediction with the raw gold answer.  Numbers are
+    parsed as in :func:`relaxed_accuracy` (trailing ``%`` = /100, else ``float()``).  Use it only to
+    reproduce Qwen-VL's reported ChartQA numbers (``task.metric.variant=qwen_vl``).
+
+    Examples:
+        >>> relaxed_accuracy("95.2", ["100"]), relaxed_accuracy_qwen_vl("95.2", ["100"])
+        (1.0, 0.0)
+        >>> relaxed_accuracy("105.2", ["100"]), relaxed_accuracy_qwen_vl("105.2", ["100"])
+        (0.0, 1.0)
+        >>> relaxed_accuracy_qwen_vl("0", ["0.01"])  # prediction zero: exact match only
+        0.0
+    """
+    targets = _as_targets(targets, "relaxed_accuracy_qwen_vl")
+    pred = prediction.strip()
+    pred_float = _chartqa_float(pred)
+    for gold in targets:
+        gold_float = _chartqa_float(gold)
+        if gold_float is not None and pred_float:
+            if abs(gold_float - pred_float) / abs(pred_float) <= tolerance:
+                return 1.0
+        elif pred.lower() == gold.lower():
             return 1.0
     return 0.0
 

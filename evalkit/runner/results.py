@@ -84,6 +84,7 @@ def provenance(
         "dataset_split": dataset_info.get("split"),
         "dataset_revision": dataset_info.get("resolved_revision") or dataset_info.get("revision"),
         "dataset_fingerprint": dataset_info.get("fingerprint"),
+        "dataset_check": dataset_info.get("check"),  # fallback used / pinned revision, fingerprint changed
         "libraries": library_versions(),
         "seed": seed,
         "start_time": start_time,

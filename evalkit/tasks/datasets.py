@@ -7,16 +7,31 @@
   ``data/<split>-*.parquet`` or ``<split>-*.parquet``);
 * a single ``.parquet`` / ``.jsonl`` / ``.json`` / ``.csv`` / ``.tsv`` file;
 * ``pkg://evalkit/data/...``: data shipped inside the evalkit package (the mini benchmarks).
+
+Dataset identity (recorded in ``info["check"]``, which goes to ``results.json`` provenance as
+``dataset_check``):
+
+* ``fallback_path``: tried when ``path`` cannot be loaded (not in the local cache / hub, missing
+  folder) — e.g. the old ``lmms-lab/X`` id of a dataset that moved to ``lmms-lab-encoder/X``.
+  ``check.fallback_used`` says which one was loaded.  A missing *local* ``path`` falls back only to
+  another local path, never to a hub id;
+* ``revision``: the pinned hub commit (loaded with it); a resolved revision that differs is reported
+  (``check.revision_changed``);
+* ``fingerprint``: the pinned datasets fingerprint of the loaded split; a different fingerprint is
+  reported (``check.fingerprint_changed``) with a warning — the data changed under the same id.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from evalkit.errors import UsageError
+
+log = logging.getLogger(__name__)
 
 _FILE_BUILDERS = {".parquet": "parquet", ".jsonl": "json", ".json": "json", ".csv": "csv", ".tsv": "csv"}
 
@@ -62,14 +77,65 @@ def _pick_split(ds: Any, split: str, where: str) -> Any:
 
 
 def load_dataset_from_config(cfg: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
-    """Load the dataset described by a task's ``dataset`` config.
+    """Load the dataset described by a task's ``dataset`` config (``path``, else ``fallback_path``).
 
-    Returns ``(dataset, info)`` where ``info`` records the resolved path, config, split, revision
-    and the datasets fingerprint (written to results provenance).
+    Returns ``(dataset, info)`` where ``info`` records the resolved path, config, split, revision,
+    the datasets fingerprint and ``check`` (fallback used, pinned revision/fingerprint vs the loaded
+    one; see the module docstring), all written to results provenance.
     """
     raw_path = cfg.get("path")
     if not raw_path:
         raise UsageError("task.dataset.path is not set; pass task.dataset.path=<hub id or local path>")
+    fallback = cfg.get("fallback_path")
+    try:
+        ds, info = _load_path(cfg, str(raw_path))
+        used_fallback = False
+    except UsageError as first:
+        # a user's local copy that is missing is reported as is, not replaced by a hub download
+        local_primary = _looks_local(resolve_data_path(str(raw_path)))
+        if (
+            not fallback
+            or str(fallback) == str(raw_path)
+            or (local_primary and not _looks_local(str(fallback)))
+        ):
+            raise
+        log.warning("dataset %s could not be loaded (%s); trying fallback_path %s", raw_path, first, fallback)
+        try:
+            ds, info = _load_path(cfg, str(fallback))
+        except UsageError as second:
+            raise UsageError(f"{first}; fallback_path {fallback} failed too: {second}") from second
+        used_fallback = True
+    info["check"] = identity_check(cfg, info, str(raw_path), used_fallback)
+    return ds, info
+
+
+def identity_check(
+    cfg: Mapping[str, Any], info: Mapping[str, Any], requested: str, used_fallback: bool
+) -> dict[str, Any] | None:
+    """The dataset-identity report of one load: which path was used and whether the pinned
+    ``revision`` / ``fingerprint`` match what was loaded (None when nothing is pinned or redirected)."""
+    check: dict[str, Any] = {}
+    if used_fallback:
+        check.update(requested_path=requested, fallback_used=True, loaded_path=info.get("path"))
+    pinned_fp = cfg.get("fingerprint")
+    if pinned_fp:
+        changed = str(pinned_fp) != str(info.get("fingerprint"))
+        check.update(pinned_fingerprint=str(pinned_fp), fingerprint_changed=changed)
+        if changed:
+            log.warning(
+                "dataset %s: fingerprint %s differs from the pinned %s (the data changed)",
+                info.get("path"),
+                info.get("fingerprint"),
+                pinned_fp,
+            )
+    pinned_rev, resolved = cfg.get("revision"), info.get("resolved_revision")
+    if pinned_rev and resolved and len(str(pinned_rev)) == 40:
+        check.update(pinned_revision=str(pinned_rev), revision_changed=str(resolved) != str(pinned_rev))
+    return check or None
+
+
+def _load_path(cfg: Mapping[str, Any], raw_path: str) -> tuple[Any, dict[str, Any]]:
+    """Load one candidate path of a ``dataset`` config (see :func:`load_dataset_from_config`)."""
     path = resolve_data_path(str(raw_path))
     name = cfg.get("name")
     split = str(cfg.get("split") or "test")

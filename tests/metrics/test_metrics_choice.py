@@ -78,6 +78,20 @@ CASES = [
     ("Based on the video", None),  # not "the first capital letter anywhere"
     ("Clearly, Bob is right", None),
     ("Description: A man walks. Best guess B", "B"),  # article A ignored, B stands alone
+    # choice-v2: the three classes of wrong letters of choice-v1 (issue 14)
+    ("(D) or (A)", None),  # two options: unparsed, not the leading one
+    ("D) or (A)", None),
+    ("(B)/(C)", None),
+    ("(B) a cat, (C) a dog", None),  # the rest names another bracketed option
+    ("(B) a cat, not a dog", "B"),
+    ("It's A rather than C", None),  # names A and C: unparsed, not the last one
+    ("A rather than C", None),
+    ("B instead of D", None),
+    ("A BUS", None),  # all-caps text: the article, not option A
+    ("I THINK IT IS C", "C"),  # all-caps pronoun
+    ("A OR B", None),  # all-caps connective: two letters
+    ("A IS CORRECT", "A"),
+    ("(A) A BUS", "A"),  # a leading marker still wins
 ]
 
 
@@ -121,6 +135,13 @@ def test_option_text_fallback(text: str, expected: str | None) -> None:
     assert extract_choice(text, ABCD, options=OPTIONS) == expected
 
 
+def test_all_caps_option_text_falls_back_to_the_option() -> None:
+    options = {"A": "car", "B": "bus", "C": "train", "D": "bike"}
+    assert extract_choice("A BUS", ABCD, options=options) == "B"
+    assert extract_choice("THE ANSWER IS A BUS.", ABCD, options=options) == "B"
+    assert extract_choice("A CAR", ABCD, options=options) == "A"  # via its option text
+
+
 def test_option_text_only_when_no_letter_found() -> None:
     assert extract_choice("A or B, maybe a dog", ABCD, options=OPTIONS) is None
 
@@ -146,4 +167,4 @@ def test_invalid_choices_raise() -> None:
 
 
 def test_version_is_recorded() -> None:
-    assert isinstance(EXTRACTOR_VERSION, str) and EXTRACTOR_VERSION.startswith("choice-v")
+    assert EXTRACTOR_VERSION == "choice-v2"
