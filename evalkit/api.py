@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from evalkit.errors import UsageError
+from evalkit.errors import EvalkitError, UsageError
 from evalkit.models.base import Model, build_model
 from evalkit.runner.results import finalize_task, now_iso, provenance, write_results
 from evalkit.runner.runner import Runner, RunnerOptions, RunStats
@@ -25,19 +25,50 @@ from evalkit.types import Record
 log = logging.getLogger("evalkit")
 
 
+class IncompleteRunError(EvalkitError):
+    """The run finished but its results cannot be trusted (nothing scored, too many errors).
+
+    ``results`` holds what was written to results.json (marked ``status: "incomplete"``)."""
+
+    def __init__(self, message: str, results: dict[str, Any]):
+        super().__init__(message)
+        self.results = results
+
+
 def compose(task: str, model: str, overrides: Sequence[str] = ()) -> dict[str, Any]:
-    """Compose the Hydra config for ``task``/``model`` plus overrides into a plain resolved dict."""
+    """Compose the Hydra config for ``task``/``model`` plus overrides into a plain resolved dict.
+
+    Misspelt keys and bad values raise :class:`~evalkit.errors.UsageError`, as on the command line."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_module
 
-    from evalkit.cli import check_names, register_entry_point_tasks
+    from evalkit.cli import (
+        check_names,
+        check_no_secrets,
+        check_override_keys,
+        hydra_error_to_usage,
+        register_entry_point_tasks,
+        register_output_dir_resolver,
+    )
 
     args = [f"task={task}", f"model={model}", *overrides]
+    check_no_secrets(args)
     check_names(args)
     register_entry_point_tasks(args)
-    with initialize_config_module(config_module="evalkit.configs", version_base=None):
-        cfg = hydra_compose(config_name="config", overrides=args)
-    return config_to_dict(cfg)
+    register_output_dir_resolver()
+    try:
+        check_override_keys(args)
+        with initialize_config_module(config_module="evalkit.configs", version_base=None):
+            cfg = hydra_compose(config_name="config", overrides=args)
+        data = config_to_dict(cfg)
+    except EvalkitError:
+        raise
+    except Exception as exc:  # Hydra / OmegaConf errors: one line
+        raise hydra_error_to_usage(exc) from None
+    from evalkit.config_check import validate_config
+
+    validate_config(data)
+    return data
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:
@@ -57,6 +88,7 @@ def runner_options(cfg: Mapping[str, Any], rank: int = 0, world_size: int = 1) -
     """Runner options from the top-level overrides and the ``runner`` group."""
     r = dict(cfg.get("runner") or {})
     limit = cfg.get("limit")
+    verify = r.get("verify_resumed", "auto")
     return RunnerOptions(
         batch_size=int(cfg["batch_size"]) if cfg.get("batch_size") else None,
         limit=None if limit is None else int(limit),
@@ -67,9 +99,15 @@ def runner_options(cfg: Mapping[str, Any], rank: int = 0, world_size: int = 1) -
         window_batches=int(r.get("window_batches", 8)),
         sort_by_length=bool(r.get("sort_by_length", True)),
         max_consecutive_model_errors=int(r.get("max_consecutive_model_errors", 50)),
+        max_error_rate=float(r.get("max_error_rate", DEFAULT_MAX_ERROR_RATE)),
+        verify_resumed=True if verify == "auto" else bool(verify),
         rank=rank,
         world_size=world_size,
     )
+
+
+#: default ``runner.max_error_rate``: more errors than this share make the run fail
+DEFAULT_MAX_ERROR_RATE = 0.05
 
 
 def save_config(cfg: Mapping[str, Any], output_dir: Path) -> Path:
@@ -117,28 +155,66 @@ def run_from_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
     With ``runner.nproc > 1``, or under ``torchrun`` (``WORLD_SIZE > 1``), the work is sharded over
     data-parallel ranks by :mod:`evalkit.runner.distributed`.
     """
+    from evalkit.config_check import validate_config
+
     cfg = dict(cfg)
+    validate_config(cfg)
+    if not cfg.get("output_dir"):
+        from evalkit.runner.identity import default_output_dir
+
+        cfg["output_dir"] = default_output_dir(cfg)
     from evalkit.runner.distributed import distributed_requested, run_distributed
 
     if distributed_requested(cfg):
         return run_distributed(cfg)
-    output_dir = Path(str(cfg.get("output_dir") or "outputs")).expanduser()
+    output_dir = Path(str(cfg["output_dir"])).expanduser()
     t0 = time.perf_counter()
     start = now_iso()
     task, model = prepare(cfg)
     with OutputLock(output_dir):
-        if not (cfg.get("runner") or {}).get("resume", True) and (output_dir / "parts").exists():
-            import shutil
-
-            shutil.rmtree(output_dir / "parts")  # only once the lock is ours
-        save_config(cfg, output_dir)
-        task.before_run(cfg, output_dir)
-        task.load()
-        runner = Runner(task, model, output_dir, runner_options(cfg))
+        options = open_evaluation(cfg, task, model, output_dir)
+        runner = Runner(task, model, output_dir, options)
         records = runner.run()
         model.close()
         records = task.after_generation(records, cfg, output_dir)
         return finish(cfg, task, model, records, runner.stats, start, time.perf_counter() - t0)
+
+
+def open_evaluation(cfg: Mapping[str, Any], task: Task, model: Model, output_dir: Path) -> RunnerOptions:
+    """Everything between taking the output lock and the first model call, in order: load the
+    dataset, check that ``output_dir`` holds no other evaluation (``run.json``), clear it when
+    ``runner.resume=false``, write ``run.json`` and the redacted ``config.yaml``, run the task's
+    ``before_run`` hook (e.g. a judge health check). Returns the runner options."""
+    from evalkit.runner.identity import (
+        check_resume,
+        code_state,
+        evaluation_identity,
+        read_run_file,
+        write_run_file,
+    )
+
+    resume = bool((cfg.get("runner") or {}).get("resume", True))
+    task.load()
+    identity = evaluation_identity(cfg, task, model)
+    check_resume(output_dir, identity, resume=resume)
+    previous = read_run_file(output_dir)
+    if not resume and (output_dir / "parts").exists():
+        import shutil
+
+        shutil.rmtree(output_dir / "parts")  # only once the lock is ours
+    options = runner_options(cfg)
+    if (cfg.get("runner") or {}).get("verify_resumed", "auto") == "auto":
+        # records made by this very code for an identical evaluation need no rebuild to be trusted
+        same_code = (
+            previous is not None
+            and previous.get("code") == code_state()
+            and not code_state().get("git_dirty")
+        )
+        options.verify_resumed = not same_code
+    write_run_file(output_dir, identity)
+    save_config(cfg, output_dir)
+    task.before_run(cfg, output_dir)
+    return options
 
 
 def finish(
@@ -165,8 +241,43 @@ def finish(
         "model_loaded": stats.model_loaded,
         **stats.extra,
     }
+    if stats.n_stale:
+        timing["n_stale_redone"] = stats.n_stale
+    if stats.n_truncated:
+        result.counts["truncated"] = result.counts.get("truncated", 0) + stats.n_truncated
+    if stats.cache_problem:
+        timing["cache_disabled"] = stats.cache_problem
+    max_rate = float((cfg.get("runner") or {}).get("max_error_rate", DEFAULT_MAX_ERROR_RATE))
+    problem = mark_health(result, max_rate)
     prov = provenance(model.identity(), task.dataset_info, int(cfg.get("seed") or 0), start, now_iso())
-    return write_results(output_dir, task.name, result, model_block(model, cfg), dict(cfg), prov, timing)
+    results = write_results(output_dir, task.name, result, model_block(model, cfg), dict(cfg), prov, timing)
+    if problem:
+        raise IncompleteRunError(
+            f"{task.name}: {problem}; results written to {output_dir} (marked incomplete)", results
+        )
+    return results
+
+
+def mark_health(result: Any, max_error_rate: float) -> str | None:
+    """Set ``result.status`` to ``complete`` or ``incomplete`` (with the reason) and return the reason
+    when the numbers cannot be trusted: no record, nothing scored, or more errors than
+    ``max_error_rate`` of the samples (``runner.max_error_rate``)."""
+    n, n_err = result.n_samples, result.n_errors
+    problem = None
+    if n == 0:
+        problem = "no sample was evaluated"
+    elif n_err == n:
+        problem = f"every sample failed ({n_err} of {n} are error records)"
+    elif result.n_scored == 0 and result.metrics:
+        problem = f"no sample was scored ({n_err} of {n} are error records)"
+    elif n_err / n > max_error_rate:
+        problem = (
+            f"{n_err} of {n} samples ({n_err / n:.1%}) are error records, more than "
+            f"runner.max_error_rate={max_error_rate:g}; the metrics cover only the other {n - n_err}"
+        )
+    result.status = "incomplete" if problem else "complete"
+    result.status_reason = problem
+    return problem
 
 
 def evaluate(task: str, model: str, overrides: Sequence[str] = ()) -> dict[str, Any]:

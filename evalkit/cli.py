@@ -72,6 +72,88 @@ def check_names(args: Sequence[str]) -> None:
                 )
 
 
+_GROUPS = ("task", "model", "runner", "judge")
+
+
+def _key_overrides(args: Sequence[str]) -> list[tuple[str, str]]:
+    """``(prefix, key)`` of every value override (``key=v``, ``+key=v``, ``++key=v``, ``~key``);
+    group choices, Hydra's own keys and flags are left out."""
+    out = []
+    for a in args:
+        if a.startswith("-") or ("=" not in a and not a.startswith("~")):
+            continue
+        raw = a.split("=", 1)[0]
+        prefix = raw[: len(raw) - len(raw.lstrip("+~"))]
+        key = raw.lstrip("+~")
+        if key in _GROUPS or key.startswith(("hydra.", "hydra/")) or key == "hydra" or "/" in key:
+            continue
+        out.append((prefix, key))
+    return out
+
+
+def base_config(args: Sequence[str]) -> dict:
+    """The composed config for the group choices in ``args`` (first choice of a sweep), without
+    any value override: the reference for checking override keys."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
+    from omegaconf import OmegaConf
+
+    choices = [f"{g}={c[0]}" for g in _GROUPS if (c := _group_choice(args, g))]
+    register_output_dir_resolver()
+    with initialize_config_module(config_module="evalkit.configs", version_base=None):
+        cfg = hydra_compose(config_name="config", overrides=choices)
+    data = OmegaConf.to_container(cfg, resolve=False)
+    assert isinstance(data, dict)
+    data.pop("hydra", None)
+    return data
+
+
+def check_override_keys(args: Sequence[str]) -> None:
+    """Refuse a misspelt override key with one line naming the closest valid key.
+
+    ``key=v`` must name an existing key. ``+key=v`` may add a new key inside the task, model or judge
+    group (a plugin's own option), unless it is a near-miss of an existing key (a typo); new keys
+    at the top level or under ``runner`` are refused (nothing would read them)."""
+    from evalkit.config_check import closest_key, flat_keys, unknown_key_error
+
+    overrides = _key_overrides(args)
+    if not overrides:
+        return
+    valid = flat_keys(base_config(args))
+    known = set(valid)
+    for prefix, key in overrides:
+        if key in known:
+            continue
+        parent = key.rsplit(".", 1)[0] if "." in key else ""
+        group = key.split(".", 1)[0]
+        adding = "+" in prefix
+        if adding and group in ("task", "model", "judge") and (parent in known or parent == group):
+            near = closest_key(key, valid)
+            if near is None or near.rsplit(".", 1)[0] != parent:
+                continue  # a plugin's own new option
+        raise unknown_key_error(key, valid)
+
+
+def register_output_dir_resolver() -> None:
+    """Register ``${evalkit_output_dir:}`` (the default output folder, one per distinct evaluation)."""
+    from omegaconf import OmegaConf
+
+    if OmegaConf.has_resolver("evalkit_output_dir"):
+        return
+
+    def resolve(*, _root_):  # noqa: ANN001, ANN202 - OmegaConf passes the root config
+        from evalkit.runner.identity import default_output_dir
+
+        clean = {}
+        for key in ("task", "model", "limit", "seed"):
+            if key in _root_:
+                node = _root_[key]
+                clean[key] = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+        return default_output_dir(clean)
+
+    OmegaConf.register_new_resolver("evalkit_output_dir", resolve)
+
+
 def register_entry_point_tasks(args: Sequence[str]) -> None:
     """Make entry-point tasks selectable as ``task=<name>`` by storing their default config."""
     from evalkit.tasks.registry import config_dir, entry_point_config
@@ -102,17 +184,60 @@ def _print_results(results: dict) -> None:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(5)]
     for r in [header, *rows]:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    for name, t in (results.get("tasks") or {}).items():
+        n, n_err = t.get("n_samples") or 0, t.get("n_errors") or 0
+        if n_err:
+            kinds = ", ".join(f"{v} {k}" for k, v in sorted((t.get("errors_by_type") or {}).items()))
+            print(
+                f"ERRORS: {name}: {n_err} of {n} samples ({n_err / max(n, 1):.1%}) are error records"
+                + (f" ({kinds})" if kinds else "")
+                + "; the metrics exclude them — see the `error` field in samples/"
+                + f"{name}.jsonl",
+                file=sys.stderr,
+            )
+
+
+def hydra_error_to_usage(exc: BaseException) -> UsageError:
+    """One line for a Hydra/OmegaConf composition error (bad override syntax, missing config...)."""
+    text = " ".join(str(exc).split())
+    text = text.replace("Set the environment variable HYDRA_FULL_ERROR=1 for a complete stack trace.", "")
+    m = re.search(r"Could not override '([^']+)'", text)
+    if m:
+        return UsageError(f"unknown config key {m.group(1)!r} (see `evalkit run --cfg job` for the config)")
+    return UsageError(f"bad override: {text[:300].strip()}")
+
+
+def _job_output_dir(cfg, multirun: bool) -> str | None:  # noqa: ANN001 - an OmegaConf node
+    """In a ``-m`` sweep with an explicit ``output_dir``, each job gets its own sub-folder named
+    after its evaluation (the default output_dir already differs per evaluation)."""
+    if not multirun:
+        return None
+    from hydra.core.hydra_config import HydraConfig
+
+    if not any(o.lstrip("+").startswith("output_dir=") for o in HydraConfig.get().overrides.task):
+        return None
+    from evalkit.api import config_to_dict
+    from evalkit.runner.identity import default_output_dir
+
+    name = default_output_dir(config_to_dict(cfg)).split("/", 1)[1].replace("/", "-")
+    return f"{cfg.output_dir}/{name}"
 
 
 def _hydra_job(cfg) -> None:  # the body of `evalkit run`, called by Hydra per job
     from hydra.core.hydra_config import HydraConfig
 
-    from evalkit.api import config_to_dict, run_from_config
+    from evalkit.api import IncompleteRunError, config_to_dict, run_from_config
 
     multirun = HydraConfig.get().mode.name == "MULTIRUN"
+    data = config_to_dict(cfg)
     try:
-        results = run_from_config(config_to_dict(cfg))
+        job_dir = _job_output_dir(cfg, multirun)
+        if job_dir:
+            data["output_dir"] = job_dir
+        results = run_from_config(data)
     except EvalkitError as exc:
+        if isinstance(exc, IncompleteRunError):
+            _print_results(exc.results)
         if _DEBUG:
             traceback.print_exc()
         print(f"evalkit: error: {exc}", file=sys.stderr)
@@ -123,7 +248,8 @@ def _hydra_job(cfg) -> None:  # the body of `evalkit run`, called by Hydra per j
     if not results:  # a non-zero rank under torchrun: rank 0 prints the table
         return
     _print_results(results)
-    print(f"results: {cfg.output_dir}/results.json")
+    out = (results.get("config") or {}).get("output_dir") or data.get("output_dir")
+    print(f"results: {out}/results.json")
 
 
 def cmd_run(args: list[str]) -> int:
@@ -131,17 +257,36 @@ def cmd_run(args: list[str]) -> int:
     check_no_secrets(args)
     check_names(args)
     register_entry_point_tasks(args)
+    register_output_dir_resolver()
+    try:
+        check_override_keys(args)
+    except EvalkitError:
+        raise
+    except Exception as exc:  # Hydra/OmegaConf composition errors: one line
+        raise hydra_error_to_usage(exc) from None
     import hydra
 
     main = hydra.main(config_path="pkg://evalkit.configs", config_name="config", version_base=None)(
         _hydra_job
     )
     saved = sys.argv
+    saved_env = os.environ.get("HYDRA_FULL_ERROR")
     sys.argv = ["evalkit", *args]
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra's errors reach us, and become one line
     try:
         main()
+    except (SystemExit, KeyboardInterrupt, EvalkitError):
+        raise
+    except Exception as exc:
+        if _DEBUG:
+            traceback.print_exc()
+        raise hydra_error_to_usage(exc) from None
     finally:
         sys.argv = saved
+        if saved_env is None:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = saved_env
     if _SWEEP_FAILURES:
         print(
             f"evalkit: error: {len(_SWEEP_FAILURES)} job(s) of the sweep failed (see above)", file=sys.stderr

@@ -40,6 +40,8 @@ class Sample:
     index: int
     target: Any = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    #: set when the row is unusable before any request is built (e.g. undecodable id bytes)
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -211,6 +213,8 @@ class Record:
     usage: dict[str, int] = field(default_factory=dict)
     cached: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    #: identity hash of the model that produced the prediction (None: no model involved)
+    model_identity: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object written to ``samples/<task>.jsonl`` (see the results contract)."""
@@ -224,6 +228,7 @@ class Record:
             "error_type": self.error_type,
             "metadata": self.metadata,
             "fingerprint": self.fingerprint,
+            "model_identity": self.model_identity,
             "usage": self.usage,
             "cached": self.cached,
         }
@@ -235,7 +240,7 @@ class Record:
         """Inverse of :meth:`to_json`; unknown keys are kept in ``extra``."""
         known = {
             "id", "prompt", "prediction", "target", "scores", "error", "error_type",
-            "metadata", "fingerprint", "usage", "cached",
+            "metadata", "fingerprint", "model_identity", "usage", "cached",
         }  # fmt: skip
         return cls(
             id=str(obj["id"]),
@@ -247,6 +252,7 @@ class Record:
             error_type=obj.get("error_type"),
             metadata=dict(obj.get("metadata") or {}),
             fingerprint=obj.get("fingerprint"),
+            model_identity=obj.get("model_identity"),
             usage=dict(obj.get("usage") or {}),
             cached=bool(obj.get("cached", False)),
             extra={k: v for k, v in obj.items() if k not in known},
@@ -256,6 +262,74 @@ class Record:
 def user_message(*parts: ContentPart | str) -> Message:
     """Convenience: a user turn from parts, strings becoming :class:`TextPart`."""
     return Message("user", tuple(TextPart(p) if isinstance(p, str) else p for p in parts))
+
+
+def _safe_text(text: str) -> str:
+    """``text`` with anything that is not encodable as UTF-8 (lone surrogates) escaped."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def json_safe(value: Any) -> Any:
+    """A JSON- and UTF-8-safe copy of ``value``: bytes and undecodable text become escaped text,
+    unknown objects their ``str``. Used so that hostile data can always be written to a record."""
+    if isinstance(value, str):
+        return _safe_text(value)
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("utf-8", "backslashreplace")
+    if isinstance(value, Mapping):
+        return {
+            json_safe(str(k)) if not isinstance(k, str) else _safe_text(k): json_safe(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return _safe_text(str(value))
+
+
+def unsafe_json_reason(value: Any) -> str | None:
+    """Why ``value`` cannot be stored as JSON text (raw bytes, undecodable text), or None."""
+    if isinstance(value, bytes | bytearray):
+        return (
+            "holds raw bytes, not text" if _bytes_are_text(value) else "holds bytes that are not valid UTF-8"
+        )
+    if isinstance(value, str):
+        return None if _safe_text(value) is value else "holds text that is not valid UTF-8"
+    if isinstance(value, Mapping):
+        return next((r for v in value.values() if (r := unsafe_json_reason(v))), None)
+    if isinstance(value, list | tuple):
+        return next((r for v in value if (r := unsafe_json_reason(v))), None)
+    return None
+
+
+def _bytes_are_text(value: bytes | bytearray) -> bool:
+    try:
+        bytes(value).decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+def sample_id(raw: Any, index: int) -> tuple[str, str | None]:
+    """``(id, problem)`` for a dataset id value: text as is; ``None`` becomes ``row-<index>``; raw
+    bytes are decoded when they are UTF-8, else escaped and suffixed with ``#row-<index>`` (unique)
+    and reported as a problem, so that sample becomes an input-error record."""
+    if raw is None:
+        return f"row-{index}", None
+    if isinstance(raw, bytes | bytearray):
+        if _bytes_are_text(raw):
+            return bytes(raw).decode("utf-8"), None
+        return f"{json_safe(raw)}#row-{index}", "the sample id is not valid UTF-8 text"
+    text = str(raw)
+    safe = _safe_text(text)
+    if safe is not text:
+        return f"{safe}#row-{index}", "the sample id is not valid UTF-8 text"
+    return text, None
 
 
 def as_str_list(value: Any) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -19,18 +20,38 @@ from typing import Any
 
 from evalkit.types import Response
 
+log = logging.getLogger("evalkit")
+
 
 def cache_key(model_hash: str, request_fingerprint: str) -> str:
     """The cache key of one (model, request) pair."""
     return hashlib.sha256(f"{model_hash}:{request_fingerprint}".encode()).hexdigest()
 
 
+def open_cache(path: str | os.PathLike[str]) -> tuple[ResponseCache | None, str | None]:
+    """Open the response cache, or disable it with one warning when it is unusable (unwritable
+    folder, a file that is not a database, a full disk): ``(cache or None, problem or None)``.
+
+    A broken cache never stops a run; it only costs the reuse of earlier responses."""
+    try:
+        return ResponseCache(path), None
+    except (OSError, sqlite3.Error) as exc:
+        problem = f"response cache {path} is unusable ({type(exc).__name__}: {exc}); running without it"
+        log.warning("%s", problem)
+        return None, problem
+
+
 class ResponseCache:
-    """A small SQLite key/value store of responses, safe for several processes."""
+    """A small SQLite key/value store of responses, safe for several processes.
+
+    Unreadable rows are skipped and counted (``corrupt_rows``); a failing write disables the cache
+    for the rest of the run with one warning (``disabled``) instead of failing the run."""
 
     def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(os.path.expanduser(str(path)))
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.corrupt_rows = 0
+        self.disabled: str | None = None
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(self.path), timeout=60, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -42,27 +63,54 @@ class ResponseCache:
         """Cached responses for the given keys (missing keys are absent from the result)."""
         keys = list(keys)
         out: dict[str, Response] = {}
+        if self.disabled:
+            return out
         with self._lock:
-            for i in range(0, len(keys), 500):
-                chunk = keys[i : i + 500]
-                q = f"SELECT key, value FROM responses WHERE key IN ({','.join('?' * len(chunk))})"
-                for key, value in self._db.execute(q, chunk):
-                    out[key] = _decode(value)
+            try:
+                for i in range(0, len(keys), 500):
+                    chunk = keys[i : i + 500]
+                    q = f"SELECT key, value FROM responses WHERE key IN ({','.join('?' * len(chunk))})"
+                    for key, value in self._db.execute(q, chunk):
+                        try:
+                            out[key] = _decode(value)
+                        except (ValueError, TypeError, KeyError, AttributeError):
+                            self.corrupt_rows += 1  # that request is simply generated again
+            except sqlite3.Error as exc:
+                self._disable(f"cannot read: {exc}")
         return out
 
     def put_many(self, items: Iterable[tuple[str, Response]]) -> None:
         """Store successful responses (responses with an error are never cached)."""
         rows = [(k, _encode(r)) for k, r in items if r.error is None]
-        if not rows:
+        if not rows or self.disabled:
             return
         with self._lock:
-            self._db.executemany("INSERT OR REPLACE INTO responses (key, value) VALUES (?, ?)", rows)
-            self._db.commit()
+            try:
+                self._db.executemany("INSERT OR REPLACE INTO responses (key, value) VALUES (?, ?)", rows)
+                self._db.commit()
+            except sqlite3.Error as exc:  # read-only, full disk, locked for too long
+                self._disable(f"cannot write: {exc}")
+
+    def _disable(self, why: str) -> None:
+        self.disabled = why
+        log.warning("response cache %s %s; continuing without it", self.path, why)
+
+    def problems(self) -> dict[str, Any]:
+        """Counters for results.json (empty when the cache worked)."""
+        out: dict[str, Any] = {}
+        if self.corrupt_rows:
+            out["cache_corrupt_rows"] = self.corrupt_rows
+        if self.disabled:
+            out["cache_disabled"] = self.disabled
+        return out
 
     def close(self) -> None:
         """Close the database connection."""
         with self._lock:
-            self._db.close()
+            try:
+                self._db.close()
+            except sqlite3.Error:  # pragma: no cover - closing a broken database
+                pass
 
 
 def _encode(r: Response) -> str:
@@ -80,6 +128,8 @@ def _encode(r: Response) -> str:
 
 def _decode(value: str) -> Response:
     d: dict[str, Any] = json.loads(value)
+    if not isinstance(d, dict) or not isinstance(d.get("text"), str):
+        raise ValueError("not a cached response")
     return Response(
         text=d["text"],
         prompt=d.get("prompt"),

@@ -318,16 +318,14 @@ def coordinator_setup(cfg: Mapping[str, Any]) -> tuple[Task, Model, int, list[st
     ``before_run`` hook, the dataset, and the snapshot of unfinished samples that all ranks shard.
 
     Returns (task, model, number of samples already finished, ids still to do in dataset order)."""
-    from evalkit.api import prepare, runner_options, save_config
+    from evalkit.api import open_evaluation, prepare
 
     output_dir = output_dir_of(cfg)
     task, model = prepare(cfg)
-    save_config(cfg, output_dir)
-    task.before_run(cfg, output_dir)
-    task.load()
-    runner = Runner(task, model, output_dir, runner_options(cfg))
+    options = open_evaluation(cfg, task, model, output_dir)  # identity check, run.json, config.yaml
+    runner = Runner(task, model, output_dir, options)
     samples = runner.select_samples()
-    done = runner.store.load(repair=False)
+    done = runner.store.load(repair=False, prefer_model=model.identity_hash())
     todo = [s.id for s in runner.pending(samples, done)]
     return task, model, len(samples) - len(todo), todo
 
@@ -347,7 +345,7 @@ def merge_and_finish(
 
     output_dir = output_dir_of(cfg)
     samples = Runner(task, model, output_dir, runner_options(cfg)).select_samples()
-    found = RecordStore(output_dir, task.name).load(repair=False)
+    found = RecordStore(output_dir, task.name).load(repair=False, prefer_model=model.identity_hash())
     missing = [s.id for s in samples if s.id not in found]
     if missing:
         raise EvalkitError(

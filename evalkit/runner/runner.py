@@ -24,10 +24,10 @@ from typing import Any
 
 from evalkit.errors import EvalkitError, InputError
 from evalkit.models.base import Model
-from evalkit.runner.cache import ResponseCache, cache_key
-from evalkit.runner.store import RecordStore, _safe
+from evalkit.runner.cache import ResponseCache, cache_key, open_cache
+from evalkit.runner.store import RecordStore, thumbnail_relpath
 from evalkit.tasks.base import Task
-from evalkit.types import Record, Request, Response, Sample
+from evalkit.types import Record, Request, Response, Sample, json_safe, unsafe_json_reason
 
 log = logging.getLogger("evalkit")
 
@@ -48,6 +48,11 @@ class RunnerOptions:
     rank: int = 0
     world_size: int = 1
     retry_model_errors: bool = True
+    #: share of error records above which the run is reported as failed (exit non-zero)
+    max_error_rate: float = 0.05
+    #: rebuild the requests of finished samples and reuse a record only if its fingerprint still
+    #: matches (``None``: the caller decides; see :func:`evalkit.runner.identity`)
+    verify_resumed: bool = True
 
 
 @dataclass
@@ -60,6 +65,10 @@ class RunStats:
     n_cached: int = 0
     n_input_errors: int = 0
     n_model_errors: int = 0
+    #: finished records not reused because they belong to another model or request
+    n_stale: int = 0
+    n_truncated: int = 0
+    cache_problem: str | None = None
     model_s: float = 0.0
     load_s: float = 0.0
     total_s: float = 0.0
@@ -110,17 +119,50 @@ class Runner:
             )
         return samples
 
+    def reusable(self, samples: Sequence[Sample], done: dict[str, Record]) -> dict[str, Record]:
+        """The finished records that still belong to this evaluation.
+
+        A record is reused only when it was produced by this model (its ``model_identity``) for the
+        request this config builds now (its ``fingerprint``; checked by rebuilding the request when
+        ``verify_resumed``). Input-error records are always re-tried (building is cheap), so are
+        model errors with ``retry_model_errors``. Stale records are counted in ``stats.n_stale``."""
+        model_key = self._model_key()
+        keep: dict[str, Record] = {}
+        for s in samples:
+            rec = done.get(s.id)
+            if rec is None:
+                continue
+            if rec.error_type == "input" or (self.options.retry_model_errors and rec.error_type == "model"):
+                continue
+            if rec.model_identity != model_key:
+                self.stats.n_stale += 1
+                continue
+            if self.options.verify_resumed and rec.fingerprint is not None:
+                try:
+                    fingerprint = self.task.build_request(s).fingerprint()
+                except Exception:  # noqa: BLE001 - an unbuildable request is simply redone
+                    fingerprint = None
+                if fingerprint != rec.fingerprint:
+                    self.stats.n_stale += 1
+                    continue
+            keep[s.id] = rec
+        if self.stats.n_stale:
+            log.warning(
+                "%s: %d finished record(s) in %s were made for another request or model and are redone",
+                self.task.name,
+                self.stats.n_stale,
+                self.output_dir,
+            )
+        return keep
+
     def pending(self, samples: Sequence[Sample], done: dict[str, Record]) -> list[Sample]:
-        """Samples this rank still has to do: unfinished (or failed in the model), in its shard.
+        """Samples this rank still has to do: without a reusable record (:meth:`reusable`), in its shard.
 
         The ``i % world_size`` shard is only consistent when every rank sees the same finished set;
         multi-rank runs therefore shard one snapshot taken before any rank starts
         (:mod:`evalkit.runner.distributed` overrides this method)."""
-        todo = [
-            s
-            for s in samples
-            if s.id not in done or (self.options.retry_model_errors and done[s.id].error_type == "model")
-        ]
+        valid = self.reusable(samples, done)
+        todo = [s for s in samples if s.id not in valid]
         ws, rank = self.options.world_size, self.options.rank
         return [s for i, s in enumerate(todo) if i % ws == rank] if ws > 1 else todo
 
@@ -128,20 +170,23 @@ class Runner:
         """Evaluate every pending sample of this rank; returns all records of ``samples`` in order."""
         t0 = time.perf_counter()
         samples = list(samples) if samples is not None else self.select_samples()
-        done = self.store.load(repair=True)
+        done = self.store.load(repair=True, prefer_model=self._model_key())
         todo = self.pending(samples, done)
         self.stats.n_total = len(samples)
         self.stats.n_resumed = len(samples) - len(todo) if self.options.world_size == 1 else len(done)
         if self.options.cache:
-            self._cache = ResponseCache(Path(os.path.expanduser(self.options.cache_dir)) / "responses.sqlite")
+            self._cache, self.stats.cache_problem = open_cache(
+                Path(os.path.expanduser(self.options.cache_dir)) / "responses.sqlite"
+            )
         try:
             self._run_pending(todo, initial=len(samples) - len(todo) if self.options.world_size == 1 else 0)
         finally:
             self.store.close()
             if self._cache is not None:
+                self.stats.extra.update(self._cache.problems())
                 self._cache.close()
         self.stats.total_s = time.perf_counter() - t0
-        final = self.store.load(repair=False)
+        final = self.store.load(repair=False, prefer_model=self._model_key())
         return [final[s.id] for s in samples if s.id in final]
 
     # ----------------------------------------------------------------- internals
@@ -170,6 +215,10 @@ class Runner:
                 built: list[tuple[Sample, Request]] = []
                 errors: list[Record] = []
                 for sample in chunk:
+                    problem = sample.error or _unsafe_sample(sample)
+                    if problem:
+                        errors.append(self._error_record(sample, problem, "input"))
+                        continue
                     try:
                         built.append((sample, self._build(sample)))
                     except InputError as exc:
@@ -207,8 +256,7 @@ class Runner:
     def _save_thumbnail(self, sample: Sample, request: Request) -> None:
         from evalkit.media.image import thumbnail_jpeg
 
-        rel = Path("thumbs") / _safe(self.task.name) / f"{_safe(sample.id)}.jpg"
-        path = self.output_dir / rel
+        path = self.output_dir / thumbnail_relpath(self.task.name, sample.id)
         try:
             if not path.exists():
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -225,7 +273,12 @@ class Runner:
     def _ensure_loaded(self) -> None:
         if not self.model.loaded:
             t = time.perf_counter()
-            self.model.load()
+            try:
+                self.model.load()
+            except EvalkitError:
+                raise
+            except Exception as exc:  # a checkpoint problem: one line, never a traceback
+                raise EvalkitError(load_failure_message(self.model, exc)) from exc
             self.stats.load_s += time.perf_counter() - t
             self.stats.model_loaded = True
 
@@ -245,13 +298,10 @@ class Runner:
             except EvalkitError:
                 raise
             except Exception as exc:
-                if len(requests) == 1:
-                    return [
-                        Response(
-                            text="",
-                            error=f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
-                        )
-                    ]
+                if len(requests) == 1 or not getattr(self.model, "split_failed_batches", True):
+                    # API backends: re-sending the batch's requests one by one would pay twice
+                    message = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                    return [Response(text="", error=message) for _ in requests]
                 log.warning("batch of %d failed (%s); retrying its requests one by one", len(requests), exc)
                 return [self._generate([r])[0] for r in requests]
         finally:
@@ -261,7 +311,7 @@ class Runner:
         keys: list[str] = []
         if self._cache is not None:
             model_key = self._model_key()
-            keys = [cache_key(model_key, req.fingerprint()) for _, req in batch]
+            keys = [cache_key(model_key, request_fingerprint(req)) for _, req in batch]
             hits = self._cache.get_many(keys)
         else:
             hits = {}
@@ -289,15 +339,20 @@ class Runner:
             prediction=None if resp.error else resp.text,
             target=sample.target,
             metadata=dict(sample.metadata),
-            fingerprint=request.fingerprint(),
+            fingerprint=request_fingerprint(request),
             usage=resp.usage(),
             cached=cached,
+            model_identity=self._model_key(),
         )
-        if (
-            self._thumbs_written
-            and (self.output_dir / "thumbs" / _safe(self.task.name) / f"{_safe(sample.id)}.jpg").exists()
-        ):
-            rec.extra["thumbnail"] = f"thumbs/{_safe(self.task.name)}/{_safe(sample.id)}.jpg"
+        rec.extra["question"] = _question_text(request)
+        for key in ("finish_reason", "truncated"):
+            if key in resp.extra:
+                rec.extra[key] = resp.extra[key]
+        if resp.extra.get("truncated") and not resp.error:
+            self.stats.n_truncated += 1
+        thumb = thumbnail_relpath(self.task.name, sample.id)
+        if self._thumbs_written and (self.output_dir / thumb).exists():
+            rec.extra["thumbnail"] = thumb.as_posix()
         if resp.error:
             self.stats.n_model_errors += 1
             self._consecutive_model_errors += 1
@@ -321,11 +376,51 @@ class Runner:
             id=sample.id,
             prompt=None,
             prediction=None,
-            target=sample.target,
-            metadata=dict(sample.metadata),
+            target=json_safe(sample.target),
+            metadata=json_safe(dict(sample.metadata)),
             error=message,
             error_type=kind,  # type: ignore[arg-type]
         )
+
+
+def _unsafe_sample(sample: Sample) -> str | None:
+    """An input-error message when the sample's answers or metadata cannot be stored as text."""
+    reason = unsafe_json_reason(sample.target)
+    if reason:
+        return f"the gold answers {reason}"
+    reason = unsafe_json_reason(dict(sample.metadata))
+    return f"the sample metadata {reason}" if reason else None
+
+
+_QUESTION_CHARS = 2000
+
+
+def _question_text(request: Request) -> str:
+    """The model-independent text of a request (its text parts), cut for the samples file."""
+    text = request.text
+    return text if len(text) <= _QUESTION_CHARS else text[:_QUESTION_CHARS] + "…"
+
+
+def request_fingerprint(request: Request) -> str:
+    """The request's content fingerprint, computed once per request object and reused."""
+    cached = getattr(request, "_evalkit_fingerprint", None)
+    if cached is None:
+        cached = request.fingerprint()
+        object.__setattr__(request, "_evalkit_fingerprint", cached)
+    return cached
+
+
+def load_failure_message(model: Model, exc: BaseException) -> str:
+    """One line for a model that cannot be loaded, with what to do."""
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    name = model.config.get("pretrained") or model.name
+    if "trust_remote_code" in text or "custom code" in text:
+        return (
+            f"model {name} needs its own code from the checkpoint (trust_remote_code); if you trust it pass "
+            "model.trust_remote_code=true, or use a backend that implements it (vLLM, an API server)"
+        )
+    return f"could not load model {name}: {type(exc).__name__}: {first[:300]}"
 
 
 def score_record(task: Task, sample: Sample, rec: Record) -> Record:

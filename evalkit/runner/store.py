@@ -20,6 +20,7 @@ import errno
 import json
 import os
 import re
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO
@@ -31,6 +32,15 @@ from evalkit.types import Record
 
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._+-]", "_", name)
+
+
+def thumbnail_relpath(task: str, sample_id: str) -> Path:
+    """``thumbs/<task>/<readable id>-<hash>.jpg``: a file name per sample id that never collides
+    (``a/b`` and ``a_b`` differ in their hash) and stays short for 100 kB ids."""
+    import hashlib
+
+    digest = hashlib.sha256(sample_id.encode("utf-8", "backslashreplace")).hexdigest()[:10]
+    return Path("thumbs") / _safe(task) / f"{_safe(sample_id)[:60]}-{digest}.jpg"
 
 
 # --- reliability (issue 9): a full / read-only disk is one clear error, never a traceback
@@ -110,6 +120,18 @@ class OutputLock:
         self.release()
 
 
+def _json_line(record: Record) -> str:
+    """One record as a JSON line; hostile text (lone surrogates, bytes) is escaped, never fatal."""
+    try:
+        line = json.dumps(record.to_json(), ensure_ascii=False)
+        line.encode("utf-8")
+    except (TypeError, ValueError, UnicodeEncodeError):
+        from evalkit.types import json_safe
+
+        line = json.dumps(json_safe(record.to_json()), ensure_ascii=False)
+    return line + "\n"
+
+
 def read_jsonl_records(path: Path, repair: bool = False) -> list[Record]:
     """Read a JSONL record file; a truncated or corrupt trailing line is dropped (and cut off the
     file when ``repair`` is true, so appends continue on a clean line boundary)."""
@@ -151,15 +173,26 @@ class RecordStore:
         self.samples_path = self.output_dir / "samples" / f"{_safe(task)}.jsonl"
         self._fh: IO[str] | None = None
 
-    def load(self, repair: bool = True) -> dict[str, Record]:
-        """All records written so far by any rank of any earlier attempt, last one per id winning.
+    def load(self, repair: bool = True, prefer_model: str | None = None) -> dict[str, Record]:
+        """All records written so far by any rank of any earlier attempt, one per id.
 
-        Only this rank's own part file is repaired (others may belong to live ranks)."""
+        Several attempts (under different world sizes) may have written the same id into different
+        part files; the record kept is the best by (made by ``prefer_model``, not an error, written
+        last — the ``written_at`` stamp), so a redone sample always beats its stale or failed
+        predecessor. Only this rank's own part file is repaired (others may belong to live ranks)."""
         found: dict[str, Record] = {}
+        best: dict[str, tuple[bool, bool, float]] = {}
         if self.parts_dir.exists():
             for part in sorted(self.parts_dir.glob("rank-*.jsonl")):
                 for rec in read_jsonl_records(part, repair=repair and part == self.part_path):
-                    found[rec.id] = rec
+                    when = rec.extra.get("written_at")
+                    rank = (
+                        prefer_model is not None and rec.model_identity == prefer_model,
+                        rec.error is None,
+                        float(when) if isinstance(when, int | float) else 0.0,
+                    )
+                    if rec.id not in best or rank >= best[rec.id]:
+                        found[rec.id], best[rec.id] = rec, rank
         return found
 
     def append(self, records: Iterable[Record]) -> None:
@@ -167,7 +200,10 @@ class RecordStore:
         if self._fh is None:
             self.parts_dir.mkdir(parents=True, exist_ok=True)
             self._fh = open(self.part_path, "a", encoding="utf-8")
-        lines = "".join(json.dumps(r.to_json(), ensure_ascii=False) + "\n" for r in records)
+        now = round(time.time(), 6)
+        for r in records:
+            r.extra["written_at"] = now
+        lines = "".join(_json_line(r) for r in records)
         if not lines:
             return
         try:
@@ -187,7 +223,7 @@ class RecordStore:
 
     def write_samples(self, records: Sequence[Record]) -> Path:
         """Write the final ``samples/<task>.jsonl`` atomically, in the given (dataset) order."""
-        data = "".join(json.dumps(r.to_json(), ensure_ascii=False) + "\n" for r in records)
+        data = "".join(_json_line(r) for r in records)
         write_atomic(self.samples_path, data, fault="merge")  # reliability: fault point
         return self.samples_path
 
