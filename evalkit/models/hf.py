@@ -3,7 +3,15 @@
 * Weights: ``AutoModelForImageTextToText`` (``trust_remote_code`` only when the preset or the user
   sets it); processor: ``AutoProcessor`` with the pixel budget ``min_pixels``/``max_pixels``.
 * Prompt: the processor's chat template, rendered per request; generation uses left padding so a
-  batch gives the same answers as single requests.
+  batch gives the same answers as single requests. ``model.chat_template=<jinja or file>``
+  overrides it; ``model.chat_template=plain`` feeds the bare text of the messages (no turn markers)
+  to checkpoints that ship no template and take a plain prompt (Florence-2, PaliGemma). A
+  checkpoint without a template and no override fails at load with one line saying so.
+* Encoder-decoder models (``config.is_encoder_decoder``: Florence-2, Pix2Struct, UDOP...): the
+  generated sequence holds only decoder tokens, so all of it is the answer (a decoder-only
+  model's output starts with the prompt, which is cut off).
+* ``Response.extra``: ``truncated`` (generation hit ``max_new_tokens`` without an end token) and
+  ``finish_reason`` (``"length"`` or ``"stop"``).
 * Identity (the response-cache key) is computed without loading weights: the hub revision of a
   cached snapshot (blob hashes) or a hash of a local folder's files (full sha256 of small files;
   size + first/last MiB of weight files), plus dtype, pixel budget and attention implementation.
@@ -14,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +34,9 @@ from evalkit.types import ImagePart, Request, Response, TextPart, VideoPart
 log = logging.getLogger("evalkit")
 
 _SMALL_FILE = 16 * 1024 * 1024
+#: ``model.chat_template=plain``: the text parts of the messages, one per line, nothing else
+PLAIN_TEMPLATE = "plain"
+_PIP_HINT = re.compile(r"pip install ([A-Za-z0-9_.\-\[\]]+)")
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
 
 
@@ -99,6 +111,47 @@ def _hf_messages(request: Request) -> list[dict[str, Any]]:
     return out
 
 
+def plain_prompt(request: Request) -> str:
+    """The ``plain`` rendering: every text part of every message, one per line (no roles, no
+    image placeholders: processors of template-less models insert their image tokens themselves)."""
+    return "\n".join(p.text for m in request.messages for p in m.content if isinstance(p, TextPart))
+
+
+def has_chat_template(processor: Any) -> bool:
+    """True when the processor (or its tokenizer) carries a chat template."""
+    tok = getattr(processor, "tokenizer", None)
+    return bool(getattr(processor, "chat_template", None) or getattr(tok, "chat_template", None))
+
+
+def missing_package_error(exc: ImportError, what: str) -> MissingDependencyError:
+    """One line naming the optional package an ImportError is about and its pip command."""
+    hint = _PIP_HINT.search(str(exc))
+    package = hint.group(1).strip("`'\".") if hint else (getattr(exc, "name", None) or "")
+    if not package:
+        return MissingDependencyError(
+            f"{what} needs a package that is not installed: {str(exc).splitlines()[0]}"
+        )
+    return MissingDependencyError(
+        f"{what} needs the optional package {package}, which is not installed: pip install {package}"
+    )
+
+
+def load_processor(pretrained: str, path: str, **kwargs: Any) -> Any:
+    """``AutoProcessor.from_pretrained(path, **kwargs)`` with one-line errors: a missing optional
+    package (e.g. SmolVLM's ``num2words``) names its pip command; an unreadable or absent
+    checkpoint says so. A ``TypeError`` (unknown keyword) propagates, for the caller to retry."""
+    from transformers import AutoProcessor
+
+    try:
+        return AutoProcessor.from_pretrained(path, **kwargs)
+    except ImportError as exc:
+        raise missing_package_error(exc, f"the processor of {pretrained}") from exc
+    except OSError as exc:
+        raise EvalkitError(
+            f"could not load the processor of {pretrained}: {str(exc).splitlines()[0]}"
+        ) from exc
+
+
 class CheckpointModel(Model):
     """Base of the backends that run a checkpoint locally (transformers, vLLM): ``pretrained``
     resolution (hub id, local folder, ``evalkit://tiny``) and the identity fields they share."""
@@ -137,6 +190,40 @@ class CheckpointModel(Model):
             "chat_template": hashlib.sha256(str(template).encode()).hexdigest() if template else None,
             "video": dict(self.config.get("video") or {}),
         }
+
+    # ----------------------------------------------------------------- chat template
+    @property
+    def plain_template(self) -> bool:
+        """True for ``model.chat_template=plain``."""
+        return str(self.config.get("chat_template") or "").strip() == PLAIN_TEMPLATE
+
+    def apply_template_override(self, processor: Any) -> None:
+        """Install ``model.chat_template`` (a Jinja string, or the path of a file holding one) on
+        the processor, then require a template unless it is ``plain``.
+
+        Raises:
+            UsageError: the checkpoint has no chat template and none was given.
+        """
+        template = self.config.get("chat_template")
+        if template and not self.plain_template:
+            text = str(template)
+            if "{" not in text and len(text) < 4096 and Path(os.path.expanduser(text)).is_file():
+                text = Path(os.path.expanduser(text)).read_text(encoding="utf-8")
+            processor.chat_template = text
+        if not self.plain_template and not has_chat_template(processor):
+            raise UsageError(
+                f"checkpoint {self.pretrained} has no chat template: pass model.chat_template=<Jinja "
+                f"template or file>, or model.chat_template={PLAIN_TEMPLATE} for a model that takes the "
+                "bare question text (Florence-2, PaliGemma)"
+            )
+
+    def render_chat(self, request: Request) -> str:
+        """The request through the chat template (or :func:`plain_prompt` for ``plain``)."""
+        if self.plain_template:
+            return plain_prompt(request)
+        return self.processor.apply_chat_template(
+            _hf_messages(request), tokenize=False, add_generation_prompt=True
+        )
 
 
 class HFModel(CheckpointModel):
@@ -177,7 +264,7 @@ class HFModel(CheckpointModel):
             return
         try:
             import torch
-            from transformers import AutoModelForImageTextToText, AutoProcessor
+            from transformers import AutoModelForImageTextToText
         except ImportError as exc:  # pragma: no cover - torch/transformers are hard dependencies
             raise MissingDependencyError(f"the hf backend needs torch and transformers: {exc}") from exc
         path, _ = self._resolve()
@@ -189,16 +276,13 @@ class HFModel(CheckpointModel):
         if lo is not None and hi is not None:
             proc_kwargs["size"] = {"shortest_edge": int(lo), "longest_edge": int(hi)}
         try:
-            self.processor = AutoProcessor.from_pretrained(path, **proc_kwargs)
+            self.processor = load_processor(self.pretrained, path, **proc_kwargs)
         except TypeError:
             proc_kwargs.pop("size", None)
-            self.processor = AutoProcessor.from_pretrained(path, min_pixels=lo, max_pixels=hi, **proc_kwargs)
-        except OSError as exc:
-            raise EvalkitError(
-                f"could not load the processor of {self.pretrained}: {str(exc).splitlines()[0]}"
-            ) from exc
-        if self.config.get("chat_template"):
-            self.processor.chat_template = str(self.config["chat_template"])
+            self.processor = load_processor(
+                self.pretrained, path, min_pixels=lo, max_pixels=hi, **proc_kwargs
+            )
+        self.apply_template_override(self.processor)
         tok = getattr(self.processor, "tokenizer", None)
         if tok is not None:
             tok.padding_side = "left"
@@ -215,6 +299,8 @@ class HFModel(CheckpointModel):
             model_kwargs["device_map"] = self.config["device_map"]
         try:
             self.model = AutoModelForImageTextToText.from_pretrained(path, **model_kwargs)
+        except ImportError as exc:
+            raise missing_package_error(exc, f"model {self.pretrained}") from exc
         except OSError as exc:
             raise EvalkitError(
                 f"could not load model {self.pretrained}: {str(exc).splitlines()[0]} "
@@ -232,9 +318,7 @@ class HFModel(CheckpointModel):
         """The chat-template rendering of the request (what the model is actually fed)."""
         if self.processor is None:
             self.load()
-        return self.processor.apply_chat_template(
-            _hf_messages(request), tokenize=False, add_generation_prompt=True
-        )
+        return self.render_chat(request)
 
     def _video_kwargs(self, requests: Sequence[Request]) -> dict[str, Any]:
         videos = [v for r in requests for v in r.videos]
@@ -293,22 +377,66 @@ class HFModel(CheckpointModel):
         with torch.inference_mode():
             out = self.model.generate(**inputs, **gen_kwargs)
         prompt_len = inputs["input_ids"].shape[1]
-        new_tokens = out[:, prompt_len:]
+        new_tokens = self.generated_tokens(out, prompt_len)
         decoded = self.processor.batch_decode(
             new_tokens, skip_special_tokens=True, clean_up_tokenization_spaces=False
         )
+        end_ids = self._end_token_ids()
+        pad = tok.pad_token_id if tok.pad_token_id is not None else -1
         responses = []
         mask = inputs.get("attention_mask")
         for i, text in enumerate(decoded):
             n_in = int(mask[i].sum()) if mask is not None else prompt_len
-            n_out = int((new_tokens[i] != (tok.pad_token_id if tok.pad_token_id is not None else -1)).sum())
+            row = new_tokens[i].tolist()
+            n_out = sum(1 for t in row if t != pad)
+            stopped = False
             for stop in gen.stop:
                 if stop in text:
-                    text = text[: text.index(stop)]
+                    text, stopped = text[: text.index(stop)], True
+            truncated = (
+                not stopped
+                and n_out >= gen.max_new_tokens
+                and not self._ended(row, end_ids, gen.max_new_tokens)
+            )
             responses.append(
-                Response(text=text.strip(), prompt=texts[i], input_tokens=n_in, output_tokens=n_out)
+                Response(
+                    text=text.strip(),
+                    prompt=texts[i],
+                    input_tokens=n_in,
+                    output_tokens=n_out,
+                    extra={"truncated": truncated, "finish_reason": "length" if truncated else "stop"},
+                )
             )
         return responses
+
+    @property
+    def is_encoder_decoder(self) -> bool:
+        """True for encoder-decoder checkpoints (Florence-2, Pix2Struct, UDOP, T5-style)."""
+        return bool(getattr(getattr(self.model, "config", None), "is_encoder_decoder", False))
+
+    def generated_tokens(self, out: Any, prompt_len: int) -> Any:
+        """The answer tokens of ``generate``'s output: all of it, minus the decoder start token,
+        for an encoder-decoder model; what follows the (padded) prompt for a decoder-only one."""
+        if self.is_encoder_decoder:
+            return out[:, 1:]
+        return out[:, prompt_len:]
+
+    def _ended(self, row: list[int], end_ids: set[int], limit: int) -> bool:
+        """True when the model itself ended the answer with an end token (not counting the one that
+        ``forced_eos_token_id`` — BART, Florence-2 — puts in the last slot when the limit is hit)."""
+        forced = getattr(getattr(self.model, "generation_config", None), "forced_eos_token_id", None)
+        if forced is not None and len(row) >= limit and row[limit - 1] == forced:
+            row = row[: limit - 1]
+        return any(t in end_ids for t in row)
+
+    def _end_token_ids(self) -> set[int]:
+        """The ids that end generation (the generation config's ``eos_token_id``, one or many)."""
+        eos = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
+        if eos is None:
+            eos = getattr(self.processor.tokenizer, "eos_token_id", None)
+        if eos is None:
+            return set()
+        return {int(e) for e in (eos if isinstance(eos, list | tuple) else [eos])}
 
     def close(self) -> None:
         """Drop the weights."""

@@ -20,7 +20,7 @@ from importlib import metadata
 from typing import Any
 
 from evalkit.errors import EvalkitError, MissingDependencyError
-from evalkit.models.hf import CheckpointModel, _hf_messages
+from evalkit.models.hf import CheckpointModel, load_processor
 from evalkit.types import GenerationParams, Request, Response
 
 log = logging.getLogger("evalkit")
@@ -142,21 +142,15 @@ class VLLMModel(CheckpointModel):
     def _load_processor(self) -> None:
         if self.processor is not None:
             return
-        from transformers import AutoProcessor
-
         path, _ = self._resolve()
-        try:
-            self.processor = AutoProcessor.from_pretrained(
-                path,
-                trust_remote_code=bool(self.config.get("trust_remote_code", False)),
-                revision=self.config.get("revision"),
-            )
-        except OSError as exc:
-            raise EvalkitError(
-                f"could not load the processor of {self.pretrained}: {str(exc).splitlines()[0]}"
-            ) from exc
-        if self.config.get("chat_template"):
-            self.processor.chat_template = str(self.config["chat_template"])
+        processor = load_processor(
+            self.pretrained,
+            path,
+            trust_remote_code=bool(self.config.get("trust_remote_code", False)),
+            revision=self.config.get("revision"),
+        )
+        self.apply_template_override(processor)
+        self.processor = processor
 
     def load(self) -> None:
         """Start the vLLM engine (once); fails with an install hint when vLLM is missing."""
@@ -182,9 +176,7 @@ class VLLMModel(CheckpointModel):
     def render_prompt(self, request: Request) -> str:
         """The chat-template rendering of the request, exactly as the HF backend renders it."""
         self._load_processor()
-        return self.processor.apply_chat_template(
-            _hf_messages(request), tokenize=False, add_generation_prompt=True
-        )
+        return self.render_chat(request)
 
     def generate(self, requests: Sequence[Request]) -> list[Response]:
         """One batched ``LLM.generate`` call; per-request token counts from the engine."""
@@ -202,12 +194,14 @@ class VLLMModel(CheckpointModel):
         responses = []
         for prompt, out in zip(prompts, outputs, strict=True):
             completion = out.outputs[0]
+            finish = getattr(completion, "finish_reason", None)
             responses.append(
                 Response(
                     text=completion.text.strip(),
                     prompt=prompt,
                     input_tokens=len(out.prompt_token_ids or []),
                     output_tokens=len(completion.token_ids or []),
+                    extra={"truncated": finish == "length", "finish_reason": finish},
                 )
             )
         return responses
