@@ -133,6 +133,8 @@ class FakeChatServer:
         retry_after_s: the ``Retry-After`` value sent with 429 (seconds; ``None``: no header).
         slow_s: how long a ``"slow"`` fault waits before answering.
         drip_interval_s: the pause between the body bytes of a ``"drip"`` fault.
+        bind_port: the port to listen on (0: a free one); a restarted server can take its
+            predecessor's port, so a resumed run sees the same ``base_url``.
         reply_fn: scripted replies, ``reply_fn(request_json) -> str`` (default: :func:`default_reply`).
         fault_fn: an explicit schedule, ``fault_fn(seq, body, attempt) -> kind | None``; replaces the
             seeded one (``seq`` counts chat requests from 0 in arrival order).
@@ -149,6 +151,7 @@ class FakeChatServer:
     retry_after_s: float | None = 0.2
     slow_s: float = 1.0
     drip_interval_s: float = 0.25
+    bind_port: int = 0
     reply_fn: Callable[[dict[str, Any]], str] | None = None
     fault_fn: Callable[[int, dict[str, Any], int], str | None] | None = None
     requests: list[RecordedRequest] = field(default_factory=list, init=False)
@@ -173,7 +176,8 @@ class FakeChatServer:
         class Handler(_Handler):
             owner = server
 
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler, bind_and_activate=False)
+        httpd = ThreadingHTTPServer(("127.0.0.1", self.bind_port), Handler, bind_and_activate=False)
+        httpd.allow_reuse_address = True
         httpd.daemon_threads = True
         httpd.block_on_close = False
         httpd.request_queue_size = 256

@@ -238,7 +238,7 @@ def test_rejected_key_mid_run_is_one_line_and_resume_finishes(tmp_path) -> None:
     )  # fmt: skip
     with FakeChatServer(fault_fn=lambda seq, body, attempt: "401" if seq >= 9 else None) as srv:
         proc = run_cli(*args, f"model.base_url={srv.url}")
-        first = srv.chat_requests()
+        first, port = srv.chat_requests(), srv.port
     assert proc.returncode != 0
     err_lines = [line for line in proc.stderr.splitlines() if line.startswith("evalkit: error:")]
     assert len(err_lines) == 1 and "HTTP 401" in err_lines[0], proc.stderr[-2000:]
@@ -246,7 +246,7 @@ def test_rejected_key_mid_run_is_one_line_and_resume_finishes(tmp_path) -> None:
     assert any(r.outcome == "401" for r in first) and len(first) <= 16
     kept = [line for p in (out / "parts").rglob("rank-*.jsonl") for line in p.read_text().splitlines()]
     assert 4 <= len(kept) < 16
-    with FakeChatServer() as srv:
+    with FakeChatServer(bind_port=port) as srv:  # the same base_url: the same evaluation
         proc = run_cli(*args, f"model.base_url={srv.url}")
         second = srv.chat_requests()
     assert proc.returncode == 0, proc.stderr[-2000:]
