@@ -96,13 +96,16 @@ class TouchStoneResult(TaskResult):
 class TouchStoneTask(Task):
     """TouchStone: answers judged pairwise against the reference, twice with positions swapped."""
 
-    version = "1"
+    version = "2"
     metrics = {
-        "score": MetricSpec(score="score"),
-        "reference_score": MetricSpec(score="reference_score"),
+        # the official eval.py number (pooled over valid rounds): TouchStone's published score
+        "score": MetricSpec(kind="corpus"),
+        "reference_score": MetricSpec(kind="corpus"),
         "ratio": MetricSpec(kind="corpus"),
+        # mean of per-item scores (secondary; differs from `score` only when rounds were dropped)
+        "score_item_mean": MetricSpec(score="score"),
+        "reference_score_item_mean": MetricSpec(score="reference_score"),
         "position_bias": MetricSpec(score="position_bias"),
-        "score_pooled_rounds": MetricSpec(kind="corpus"),
     }
     main_metric = "score"
     paper_scale = 1.0
@@ -264,13 +267,14 @@ class TouchStoneTask(Task):
         scored = [r for r in records if r.error is None]
         judged = [r for r in records if isinstance(r.extra.get("judge"), Mapping)]
         items = items_from_records_extra([r.extra.get("judge") for r in judged])
+        item_of = {r.id: it for r, it in zip(judged, items, strict=True) if r.error is None}
+        valid_items = list(item_of.values())
         metrics: dict[str, float | None] = {
-            "score": aggregate_metric(self.metrics["score"], scored),
-            "reference_score": aggregate_metric(self.metrics["reference_score"], scored),
+            "score": pooled_round_score(valid_items),
+            "reference_score": pooled_round_score(valid_items, "reference"),
+            "score_item_mean": aggregate_metric(self.metrics["score_item_mean"], scored),
+            "reference_score_item_mean": aggregate_metric(self.metrics["reference_score_item_mean"], scored),
             "position_bias": aggregate_metric(self.metrics["position_bias"], scored),
-            "score_pooled_rounds": pooled_round_score(
-                [it for r, it in zip(judged, items, strict=True) if r.error is None]
-            ),
         }
         ref = metrics["reference_score"]
         metrics["ratio"] = metrics["score"] / ref if metrics["score"] is not None and ref else None
@@ -288,8 +292,11 @@ class TouchStoneTask(Task):
             if names:
                 breakdowns[key] = {
                     str(g): {
-                        "score": _mean([r.scores["score"] for r in groups[g]]),
-                        "reference_score": _mean([r.scores["reference_score"] for r in groups[g]]),
+                        "score": pooled_round_score([item_of[r.id] for r in groups[g] if r.id in item_of]),
+                        "reference_score": pooled_round_score(
+                            [item_of[r.id] for r in groups[g] if r.id in item_of], "reference"
+                        ),
+                        "score_item_mean": _mean([r.scores["score"] for r in groups[g]]),
                         "n": len(groups[g]),
                     }  # type: ignore[dict-item]
                     for g in names
@@ -383,10 +390,14 @@ class TouchStoneTask(Task):
             "template": JUDGE_TEMPLATE,
             "rounds": list(ROUND_ORDERS),
             "parser": PARSER_VERSION,
-            "item_score": "mean of the model's scores over valid rounds, x100",
+            "item_score": "mean of the model's scores over the item's valid rounds, x100 (score_item_mean)",
+            "score": "official eval.py pooling: mean of the model's scores over all valid rounds, x100",
             "position_bias": "((model_r2 - model_r1) + (ref_r1 - ref_r2)) / 2, 1-10 points",
         }
-        out["metric"] = "TouchStone: mean item score x100 (100-1000); per category and ability"
+        out["metric"] = (
+            "TouchStone: official eval.py pooling - mean of the model's scores over all valid rounds x100 "
+            "(100-1000), overall and per category/ability; score_item_mean = mean of item scores"
+        )
         return out
 
 

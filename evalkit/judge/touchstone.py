@@ -9,8 +9,12 @@ Protocol (shared/protocols.md, TouchStone; OFA-Sys/TouchStone ``eval.py``):
   relevance, accuracy and level of detail, the two scores alone on the first line. Temperature 0.
 * Every item is judged twice: round 1 shows the reference as Assistant 1 and the model as
   Assistant 2 (the official order), round 2 swaps them.
-* Model item score = mean of its scores over the valid rounds (a failed or unparseable round is
-  dropped, counted and listed); the same for the reference. Reported scores are ×100 (100-1000).
+* Headline score (the paper's / leaderboard's number) = the official pooling of ``eval.py``: mean
+  of the model's scores over all valid rounds of all items, ×100 (100-1000); per category the same
+  over the rounds of that category's items (:func:`pooled_round_score`).  A failed or unparseable
+  round is dropped, counted and listed.
+* Model item score = mean of its scores over the item's valid rounds; the mean of item scores is a
+  secondary metric (``score_item_mean``; it differs from the headline only when rounds were dropped).
 * Position bias of an item (both rounds valid) = the points an answer gains by being shown first,
   averaged over the two answers: ``((model_r2 - model_r1) + (ref_r1 - ref_r2)) / 2``.
 
@@ -220,10 +224,12 @@ def read_round(order: str, reply: str, error: str | None, source: str,
 ROUND_ORDERS = ("reference,model", "model,reference")
 
 
-def pooled_round_score(items: Sequence[ItemScores]) -> float | None:
-    """The official ``eval.py`` pooling: mean of the model's scores over all valid rounds, ×100
-    (equal to the mean of item scores when no round was dropped)."""
-    v = [r.model for it in items for r in it.valid if r.model is not None]
+def pooled_round_score(items: Sequence[ItemScores], who: str = "model") -> float | None:
+    """The official ``eval.py`` pooling — TouchStone's published number: mean of ``who``'s
+    (``"model"`` or ``"reference"``) scores over all valid rounds of ``items``, ×100.  Equal to the
+    mean of item scores when no round was dropped; with dropped rounds an item with two valid rounds
+    weighs twice as much as one with a single valid round."""
+    v = [getattr(r, who) for it in items for r in it.valid if getattr(r, who) is not None]
     return math.fsum(v) / len(v) * 100.0 if v else None
 
 

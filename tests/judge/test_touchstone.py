@@ -86,12 +86,18 @@ def test_aggregation_matches_hand_computed(tsv: Path, tmp_path: Path) -> None:
         assert len(_judgment_calls(server)) == 16
         out = result.to_json()
     m = out["metrics"]
-    # item model means (1-10): 8.5, 7, 5, 4, [4: no valid round], 9, 6.5, 1.5
-    assert m["score"] == pytest.approx((8.5 + 7 + 5 + 4 + 9 + 6.5 + 1.5) / 7 * 100)
-    assert m["reference_score"] == pytest.approx((5.5 + 7 + 5 + 6 + 3 + 7.5 + 10) / 7 * 100)
-    assert m["ratio"] == pytest.approx(41.5 / 44)
+    # valid rounds, (model, reference) per round: 0: (8,6) (9,5); 1: (8,7) (6,7); 2: (5,5); 3: (4,6);
+    # 4: none; 5: (9,3) (9,3); 6: (6,8) (7,7); 7: (2,10) (1,10) -> the official pooling over 12 rounds
+    assert m["score"] == pytest.approx((8 + 9 + 8 + 6 + 5 + 4 + 9 + 9 + 6 + 7 + 2 + 1) / 12 * 100)
+    assert m["score"] == pytest.approx(74 / 12 * 100)
+    assert m["reference_score"] == pytest.approx((6 + 5 + 7 + 7 + 5 + 6 + 3 + 3 + 8 + 7 + 10 + 10) / 12 * 100)
+    assert m["ratio"] == pytest.approx(74 / 77)
+    # item model means (1-10): 8.5, 7, 5, 4, [4: no valid round], 9, 6.5, 1.5 (secondary metric)
+    assert m["score_item_mean"] == pytest.approx((8.5 + 7 + 5 + 4 + 9 + 6.5 + 1.5) / 7 * 100)
+    assert m["reference_score_item_mean"] == pytest.approx((5.5 + 7 + 5 + 6 + 3 + 7.5 + 10) / 7 * 100)
+    assert m["score"] != pytest.approx(m["score_item_mean"])  # rounds were dropped
     assert m["position_bias"] == pytest.approx((1 - 1 + 0 + 1 - 0.5) / 5)
-    assert m["score_pooled_rounds"] == pytest.approx(74 / 12 * 100)
+    assert "score_pooled_rounds" not in m
     assert out["main_metric"] == "score" and out["paper_scale"] == 1
     assert out["n_samples"] == 8 and out["n_scored"] == 7 and out["n_errors"] == 1
     c = out["counts"]
@@ -108,11 +114,14 @@ def test_aggregation_matches_hand_computed(tsv: Path, tmp_path: Path) -> None:
     assert list(ab) == ["Basic description", "Visual recognition", "Visual comprehension",
                         "Visual storytelling", "Multi-image analysis"]  # fmt: skip
     assert ab["Basic description"]["score"] == pytest.approx(850)
-    assert ab["Visual recognition"]["score"] == pytest.approx((7 + 5 + 1.5) / 3 * 100)
+    # items 1, 2 (one valid round) and 7: pooled over their 5 rounds, not the mean of 3 items
+    assert ab["Visual recognition"]["score"] == pytest.approx((8 + 6 + 5 + 2 + 1) / 5 * 100)
+    assert ab["Visual recognition"]["score_item_mean"] == pytest.approx((7 + 5 + 1.5) / 3 * 100)
     assert ab["Visual recognition"]["n"] == 3
     assert ab["Visual comprehension"] == {
         "score": pytest.approx(400),
         "reference_score": pytest.approx(600),
+        "score_item_mean": pytest.approx(400),
         "n": 1,
     }
     assert ab["Multi-image analysis"]["score"] == pytest.approx(650)
