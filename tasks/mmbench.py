@@ -237,7 +237,8 @@ class ChoiceColumnsTask(ChoiceFallback, PromptedImageQATask):
         for letter in self.option_letters:
             row[letter] = options.get(letter, "")
         row["prediction"] = " ".join(prediction.split())
-        row["extracted"] = record.extra.get("extracted") or ""
+        extracted = self.extract(sample, prediction) if sample is not None and prediction else None
+        row["extracted"] = extracted or ""
         for key in self.meta_columns.values():
             row[key] = record.metadata.get(key, "")
         return row

@@ -74,14 +74,16 @@ def hallusion_rows(rows: list[dict[str, Any]], seed: int = 0) -> tuple[Columns, 
 
 
 def hallusion_split(n_sets: int = 2, seed: int = 0, split: str = "image") -> tuple[Columns, Any]:
-    """``n_sets`` question sets, each 2 questions x 2 figures (original ``0`` and edited ``1``),
-    alternating VD/VS; gold answers flip on the edited figure."""
+    """``n_sets`` question sets, each 2 questions x 2 figures, alternating VD (figures ``0`` original
+    and ``1`` edited) and VS (figures ``1`` and ``2``: figure ``0`` of a VS set means "no figure");
+    gold answers flip on the second figure."""
     rows = []
     for s in range(n_sets):
         cat = "VD" if s % 2 == 0 else "VS"
-        for fig in ("0", "1"):
+        figures = ("0", "1") if cat == "VD" else ("1", "2")
+        for fig in figures:
             for q in ("0", "1"):
-                gold = "1" if (fig == "0") == (q == "0") else "0"
+                gold = "1" if (fig == figures[0]) == (q == "0") else "0"
                 rows.append({"category": cat, "subcategory": "chart", "set_id": str(s), "figure_id": fig,
                              "question_id": q, "gt_answer": gold})  # fmt: skip
     return hallusion_rows(rows, seed)
