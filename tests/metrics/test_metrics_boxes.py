@@ -8,9 +8,13 @@ import pytest
 
 from evalkit.metrics import (
     BOX_CONVENTIONS,
+    POINT_CONVENTIONS,
+    box_center,
     box_iou,
     format_box,
+    format_point,
     parse_box,
+    parse_point,
     point_in_box,
     xywh_to_xyxy,
 )
@@ -191,3 +195,78 @@ def test_round_trip_iou(convention: str) -> None:
             side = size[k % 2]
             bound = 0.5 if half_step[convention] is None else half_step[convention] * side
             assert abs(p - g) <= bound + 1e-9, (convention, size, tiny, parsed)
+
+
+# --------------------------------------------------------------------------------------------
+# Click points (parse_point / format_point, the `point` convention)
+# --------------------------------------------------------------------------------------------
+
+POINT_CASES = [
+    # grid conventions: a single pair on the grid, or a box -> its centre
+    ("qwen2_vl", "(500,250)", (320.0, 120.0)),
+    ("qwen2_vl", "<|box_start|>(100,200),(300,400)<|box_end|>", (128.0, 144.0)),
+    ("qwen2_vl", "Click at <|box_start|>(250,500)<|box_end|>", (160.0, 240.0)),
+    ("qwen2_vl", "(1200,-5)", (640.0, 0.0)),  # clipped to the image
+    ("qwen2_vl", "(500,", None),
+    ("qwen2_vl", "somewhere on the left", None),
+    ("qwen_vl", "<box>(999,999)</box>", (640.0, 480.0)),
+    ("qwen_vl", "<box>(0,0),(999,999)</box>", (320.0, 240.0)),
+    ("qwen_vl", "<box>(a,b)</box>", None),
+    # pixel_json: point_2d, a bare pair, or a bbox_2d centre
+    ("pixel_json", '{"point_2d": [100, 50]}', (100.0, 50.0)),
+    ("pixel_json", '```json\n[{"point_2d": [10, 20], "label": "ok"}]\n```', (10.0, 20.0)),
+    ("pixel_json", "[30, 40]", (30.0, 40.0)),
+    ("pixel_json", '{"bbox_2d": [10, 20, 30, 40]}', (20.0, 30.0)),
+    ("pixel_json", '{"point_2d": [10, 2', None),
+    ("pixel_json", '{"point_2d": ["a", 2]}', None),
+    # normalized: two fractions, or four -> centre
+    ("normalized", "(0.5, 0.25)", (320.0, 120.0)),
+    ("normalized", "[0.1, 0.2, 0.3, 0.4]", (128.0, 144.0)),
+    ("normalized", "no idea", None),
+    # point (SeeClick): (x, y) fractions
+    ("point", "(0.25,0.50)", (160.0, 240.0)),
+    ("point", "The element is at (0.1, 0.9).", (64.0, 432.0)),
+    ("point", "[0.1, 0.2, 0.3, 0.4]", (128.0, 144.0)),
+    ("point", "(0.25,", None),
+    ("point", "", None),
+]
+
+
+@pytest.mark.parametrize(("convention", "text", "expected"), POINT_CASES)
+def test_parse_point(convention: str, text: str, expected: tuple | None) -> None:
+    got = parse_point(text, convention, SIZE)
+    if expected is None:
+        assert got is None
+    else:
+        assert got == pytest.approx(expected, abs=1e-9)
+
+
+def test_every_point_convention_has_cases() -> None:
+    assert set(POINT_CONVENTIONS) == {*BOX_CONVENTIONS, "point"}
+    assert {c for c, _, e in POINT_CASES if e is None} == set(POINT_CONVENTIONS)
+    assert {c for c, _, e in POINT_CASES if e is not None} == set(POINT_CONVENTIONS)
+
+
+def test_point_convention_is_not_a_box_convention() -> None:
+    with pytest.raises(ValueError):
+        parse_box("(0.1,0.2)", "point", SIZE)
+    with pytest.raises(ValueError):
+        parse_point("(1,2)", "yolo", SIZE)
+    with pytest.raises(ValueError):
+        parse_point("(1,2)", "qwen2_vl", (640, 0))
+    assert box_center((10, 20, 30, 60)) == (20.0, 40.0)
+
+
+@pytest.mark.parametrize("convention", POINT_CONVENTIONS)
+def test_point_round_trip(convention: str) -> None:
+    """format_point -> parse_point lands within half a quantisation step of the point."""
+    rng = random.Random(POINT_CONVENTIONS.index(convention))
+    step = {"qwen2_vl": 1 / 1000, "qwen_vl": 1 / 999, "normalized": 1 / 100, "point": 1 / 100}
+    for _ in range(200):
+        size = (rng.randint(20, 4000), rng.randint(20, 4000))
+        pt = (rng.uniform(0, size[0]), rng.uniform(0, size[1]))
+        got = parse_point(format_point(pt, convention, size), convention, size)
+        assert got is not None
+        for k in range(2):
+            bound = 0.5 if convention == "pixel_json" else step[convention] / 2 * size[k]
+            assert abs(got[k] - pt[k]) <= bound + 1e-9, (convention, size, pt, got)

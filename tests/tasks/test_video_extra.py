@@ -42,13 +42,18 @@ def ego(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def run_fake(tmp_path: Path, task: str, data: Path, answers: dict[str, str], *overrides: str) -> dict:
     answers_file = tmp_path / f"answers-{task}.json"
     answers_file.write_text(json.dumps(answers))
-    return evaluate(
-        task,
-        "tiny",
-        [f"task.dataset.path={data}", f"output_dir={tmp_path / ('out-' + task)}", "model.backend=fake",
-         "+model.mode=table", f"+model.answers={answers_file}", "runner.progress=false", "runner.cache=false",
-         *SMALL, *overrides],
-    )  # fmt: skip
+    try:
+        return evaluate(
+            task,
+            "tiny",
+            [f"task.dataset.path={data}", f"output_dir={tmp_path / ('out-' + task)}", "model.backend=fake",
+             "+model.mode=table", f"+model.answers={answers_file}", "runner.progress=false", "runner.cache=false",
+             *SMALL, *overrides],
+        )  # fmt: skip
+    except Exception as exc:  # bad inputs above runner.max_error_rate: incomplete, results still written
+        if not isinstance(getattr(exc, "results", None), dict):
+            raise
+        return exc.results  # type: ignore[attr-defined]
 
 
 def pt_id(row: dict[str, Any]) -> str:
@@ -71,7 +76,8 @@ def test_perceptiontest_cli_tiny_model(
         "model.dtype=float32", "model.device=cpu", f"task.dataset.path={perception['root']}",
         f"output_dir={out}", "runner.progress=false", *SMALL,
     )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    # bad videos are error records; a run above runner.max_error_rate is marked incomplete (exit 1)
+    assert proc.returncode == 0 or "max_error_rate" in proc.stderr, proc.stderr[-3000:]
     t = json.loads((out / "results.json").read_text())["tasks"]["perceptiontest_val_mc"]
     good = [r for r in perception["rows"] if perception["kinds"][r["video_name"]] == "good"]
     assert t["n_samples"] == len(perception["rows"]) and t["n_errors"] == len(BAD_KINDS)
@@ -121,7 +127,7 @@ def test_perceptiontest_test_split_writes_submission(tmp_path: Path, perception:
     res = run_fake(tmp_path, "perceptiontest_test_mc", perception["root"], answers)
     t = res["tasks"]["perceptiontest_test_mc"]
     assert t["metrics"] == {"accuracy": None} or all(v is None for v in t["metrics"].values())
-    sub = json.loads(Path(t["submission_file"]).read_text())
+    sub = json.loads((tmp_path / "out-perceptiontest_test_mc" / t["submission_file"]).read_text())
     assert len(sub) == len(rows)
     by_id = {f"{e['video_name']}-{e['question_id']}": e for e in sub}
     for k, r in enumerate(rows):
@@ -153,7 +159,7 @@ def test_egoschema_full_set_submission(tmp_path: Path, ego: dict[str, Any]) -> N
     answers = {r["video_idx"]: ["D", "E. C is gardening", "?"][k % 3] for k, r in enumerate(ego["rows"])}
     res = run_fake(tmp_path, "egoschema", ego["root"], answers)
     t = res["tasks"]["egoschema"]
-    sub = json.loads(Path(t["submission_file"]).read_text())
+    sub = json.loads((tmp_path / "out-egoschema" / t["submission_file"]).read_text())
     expected = {
         r["video_idx"]: ([3, 4, -1][k % 3] if ego["kinds"][r["video_idx"]] == "good" else -1)
         for k, r in enumerate(ego["rows"])
