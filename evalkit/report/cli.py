@@ -70,7 +70,8 @@ def _report_parser() -> argparse.ArgumentParser:
         type=int,
         default=1000,
         metavar="N",
-        help="samples per task and model embedded in the HTML page (0 = all; default 1000)",
+        help="samples per task and model embedded in the HTML page; the others go to page files "
+        "in <html name>_samples/ beside it (0 = embed all; default 1000)",
     )
     p.add_argument("--title", default="evalkit report", help="HTML page title / LaTeX caption")
     return p
@@ -148,6 +149,8 @@ def report_main(argv: list[str]) -> int:
 
     table = fm.leaderboard_table(board, args.decimals, show_ci=options.enabled)
     rendered: dict[str, str] = {}
+    page_files: dict[Path, str] = {}
+    page_dir: Path | None = None
     for kind in kinds:
         if kind == "md":
             text = fm.to_markdown(table)
@@ -167,21 +170,24 @@ def report_main(argv: list[str]) -> int:
                 # One CSV stream can hold one table: with --paper it is the comparison.
                 text = comparison_csv(comparisons)
         else:
-            from evalkit.report.html import render_html, report_data
+            from evalkit.report.html import render_html, report_data, sample_page_files
 
-            text = render_html(
-                report_data(
-                    board,
-                    runs,
-                    breakdown_rows,
-                    comparisons,
-                    args.paper,
-                    options,
-                    args.decimals,
-                    args.html_samples or None,
-                    args.title,
-                )
+            html_path = out_file if out_file is not None else (out_dir or Path(".")) / "report.html"
+            data = report_data(
+                board,
+                runs,
+                breakdown_rows,
+                comparisons,
+                args.paper,
+                options,
+                args.decimals,
+                args.html_samples or None,
+                args.title,
+                page_dir=f"{html_path.stem}_samples",
             )
+            text = render_html(data)
+            page_dir = html_path.parent / data["page_dir"]
+            page_files = {html_path.parent / rel: body for rel, body in sample_page_files(data).items()}
         rendered[kind] = text
 
     if out_dir is not None:
@@ -206,12 +212,30 @@ def report_main(argv: list[str]) -> int:
     else:
         sys.stdout.write("\n".join(rendered[k] for k in kinds))
 
+    if page_dir is not None:
+        _write_page_files(page_dir, page_files)
+
     if args.plot:
         from evalkit.report.plots import write_plots
 
         written = write_plots(board, breakdown_rows, args.plot)
         print(f"evalkit: wrote {len(written)} chart(s) to {args.plot}", file=sys.stderr)
     return 0
+
+
+def _write_page_files(folder: Path, files: dict[Path, str]) -> None:
+    """Write the HTML report's sample page files into ``folder``; page files of an earlier report
+    there are removed first, so none can serve another run's samples."""
+    import re
+
+    for stale in folder.glob("t*m*/*.js"):
+        if re.fullmatch(r"t\d+m\d+", stale.parent.name) and re.fullmatch(r"\d+\.js", stale.name):
+            stale.unlink()
+    for path, text in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    if files:
+        print(f"evalkit: wrote {len(files)} sample page file(s) to {folder}", file=sys.stderr)
 
 
 def _gate_parser() -> argparse.ArgumentParser:

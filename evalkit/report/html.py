@@ -1,15 +1,24 @@
-"""A self-contained HTML report: sortable leaderboard, breakdowns, paper deltas, sample browser.
+"""The HTML report: sortable leaderboard, breakdowns, paper deltas, sample browser and views.
 
 The page is one file: ``report.html`` (this package) with ``report.css`` and ``report.js`` inlined
 and the data embedded as JSON; thumbnails named by a sample's ``"thumbnail"`` field (a path
 relative to its result dir) are embedded as base64 data URIs. No network access is needed to view
 it.
 
-A sample is *correct* when its score behind the column's metric (``aggregation[metric].score``)
-is ≥ 0.5, *incorrect* below, *error* when the sample errored, *unscored* when it has no such score
-(corpus metrics such as CIDEr). The URL hash selects the view, e.g.
-``report.html#task=docvqa&model=qwen2-vl-7b&filter=incorrect&q=invoice&sort=docvqa:asc``
-(``sort=TASK`` sorts the leaderboard descending by that column, ``:asc`` ascending).
+Samples: the page embeds the first ``max_samples`` samples of every task and model and, for every
+sample, its id, status and score (so filters, paging and the compare view cover all samples).
+The full records of the other samples are written as page files (``<page dir>/<block>/<n>.js``,
+:func:`sample_page_files`) beside the HTML file, which the page loads on demand from the same
+folder when one pages there or opens such a sample (still no network).
+
+Status of a sample: *error* when it errored, *unscored* when it has no score behind the column's
+metric (``aggregation[metric].score``); otherwise *correct* / *incorrect* only where the task
+defines correctness: its per-sample score is 0 or 1 (accuracy, exact match, Acc@IoU≥0.5...),
+correct meaning 1. Continuous scores (ANLS, VQA accuracy, per-image CIDEr) have no such rule and
+the status is *scored*. The URL hash selects the view, e.g.
+``report.html#task=docvqa&model=qwen2-vl-7b&filter=incorrect&q=invoice&sort=docvqa:asc&page=3``,
+``#task=docvqa&model=m&sample=ID`` (one sample) or ``#task=docvqa&compare=A,B`` (two models on
+the same samples, where they disagree).
 """
 
 from __future__ import annotations
@@ -25,11 +34,13 @@ from typing import Any
 
 import evalkit
 from evalkit.report.leaderboard import BreakdownRow, CIOptions, Leaderboard
-from evalkit.report.loading import RunResult, TaskResult
+from evalkit.report.loading import RunResult, SampleRecord, TaskResult
 from evalkit.report.paper import Comparison
 
-CORRECT_THRESHOLD = 0.5
+#: samples per page of the sample browser (and per page file)
+PAGE_SIZE = 100
 MAX_THUMBNAIL_BYTES = 512 * 1024
+_STATUS_CODES = {"correct": "c", "incorrect": "i", "error": "e", "unscored": "u", "scored": "s"}
 _MIME = {
     ".jpg": "image/jpeg",
     ".jpeg": "image/jpeg",
@@ -43,13 +54,29 @@ def _asset(name: str) -> str:
     return resources.files("evalkit.report").joinpath(name).read_text(encoding="utf-8")
 
 
-def sample_status(score: float | None, errored: bool) -> str:
-    """``"error"``, ``"unscored"``, ``"correct"`` (score ≥ 0.5) or ``"incorrect"``."""
+def sample_status(score: float | None, errored: bool, correct_at: float | None = None) -> str:
+    """``"error"``, ``"unscored"`` (no score), ``"correct"`` / ``"incorrect"`` (score ≥ / <
+    ``correct_at``) or, where the task defines no correctness (``correct_at`` is ``None``),
+    ``"scored"``."""
     if errored:
         return "error"
     if score is None:
         return "unscored"
-    return "correct" if score >= CORRECT_THRESHOLD else "incorrect"
+    if correct_at is None:
+        return "scored"
+    return "correct" if score >= correct_at else "incorrect"
+
+
+def correctness_rule(records: Sequence[SampleRecord], score_name: str | None) -> dict[str, Any] | None:
+    """Where the task defines a sample as right or wrong: its per-sample score takes only the
+    values 0 and 1 (accuracy, exact match, Acc@IoU≥0.5...). Then ``{"threshold": 1.0, "text":
+    ...}``; ``None`` for continuous scores (ANLS, VQA accuracy, CIDEr) or no score."""
+    if not score_name:
+        return None
+    values = {float(v) for s in records if not s.errored and (v := s.scores.get(score_name)) is not None}
+    if not values or not values <= {0.0, 1.0}:
+        return None
+    return {"threshold": 1.0, "text": f"correct = {score_name} is 1 (the task scores each sample 0 or 1)"}
 
 
 def _thumbnail(run_dir: Path, rel: str, images: dict[str, str]) -> str | None:
@@ -68,29 +95,65 @@ def _thumbnail(run_dir: Path, rel: str, images: dict[str, str]) -> str | None:
     return key
 
 
-def _samples_block(
-    result: TaskResult, metric: str, limit: int | None, images: dict[str, str]
+def _score_of(s: SampleRecord, score_name: str | None) -> float | None:
+    raw = s.scores.get(score_name) if score_name else None
+    return None if raw is None else _num(float(raw))
+
+
+def _sample_item(
+    s: SampleRecord, score_name: str | None, correct_at: float | None, run_dir: Path, images: dict[str, str]
 ) -> dict[str, Any]:
+    score = _score_of(s, score_name)
+    return {
+        "id": s.id,
+        "question": s.question,
+        "prompt": s.prompt,
+        "prediction": s.prediction,
+        "target": s.target,
+        "score": score,
+        "scores": {k: _num(v) if isinstance(v, int | float) else v for k, v in s.scores.items()},
+        "status": sample_status(score, s.errored, correct_at),
+        "error": s.error,
+        "metadata": s.metadata,
+        "thumb": _thumbnail(run_dir, s.thumbnail, images) if s.thumbnail else None,
+    }
+
+
+def _samples_block(
+    result: TaskResult, metric: str, limit: int | None, images: dict[str, str], key: str
+) -> tuple[dict[str, Any], dict[int, list[dict[str, Any]]]]:
+    """The embedded block of one task × model, and the records of the other pages by page number
+    (their thumbnails inlined, each page file standing on its own)."""
     score_name = result.main_score_name(metric) or result.main_score_name()
     records = result.samples()
-    shown = records if not limit else records[:limit]
-    items = []
-    for s in shown:
-        raw = s.scores.get(score_name) if score_name else None
-        score = None if raw is None else float(raw)
-        items.append(
-            {
-                "id": s.id,
-                "prompt": s.prompt,
-                "prediction": s.prediction,
-                "target": s.target,
-                "score": score,
-                "status": sample_status(score, s.errored),
-                "error": s.error,
-                "thumb": _thumbnail(result.run.path, s.thumbnail, images) if s.thumbnail else None,
-            }
-        )
-    return {"score": score_name or "(none)", "total": len(records), "items": items}
+    rule = correctness_rule(records, score_name)
+    correct_at = None if rule is None else float(rule["threshold"])
+    embedded = len(records) if not limit else min(len(records), -(-limit // PAGE_SIZE) * PAGE_SIZE)
+    items = [_sample_item(s, score_name, correct_at, result.run.path, images) for s in records[:embedded]]
+    pages: dict[int, list[dict[str, Any]]] = {}
+    for start in range(embedded, len(records), PAGE_SIZE):
+        own: dict[str, str] = {}
+        page = [
+            _sample_item(s, score_name, correct_at, result.run.path, own)
+            for s in records[start : start + PAGE_SIZE]
+        ]
+        for item in page:
+            item["thumb"] = own.get(item["thumb"]) if item["thumb"] else None  # the data URI itself
+            item["inline_thumb"] = True
+        pages[start // PAGE_SIZE] = page
+    statuses = [sample_status(_score_of(s, score_name), s.errored, correct_at) for s in records]
+    block = {
+        "key": key,
+        "score": score_name or "(none)",
+        "correct": rule,
+        "total": len(records),
+        "embedded": embedded,
+        "ids": [s.id for s in records],
+        "status": "".join(_STATUS_CODES[x] for x in statuses),
+        "scores": [_score_of(s, score_name) for s in records],
+        "items": items,
+    }
+    return block, pages
 
 
 def _num(x: float | None) -> float | None:
@@ -108,8 +171,13 @@ def report_data(
     decimals: int = 1,
     max_samples: int | None = 1000,
     title: str = "evalkit report",
+    page_dir: str = "report_samples",
 ) -> dict[str, Any]:
-    """Everything the page shows, as JSON-ready data (the page's only input)."""
+    """Everything the page shows, as JSON-ready data (the page's only input).
+
+    ``max_samples`` samples per task and model are embedded (rounded up to whole pages; ``None``:
+    all); the records of the others are kept under ``"_pages"`` for :func:`sample_page_files`,
+    which writes them into ``page_dir`` (relative to the HTML file)."""
     from evalkit.report.formats import leaderboard_table
 
     options = ci or CIOptions()
@@ -139,6 +207,7 @@ def report_data(
                 "hi": _num(c.high),
                 "pm": _num(c.half_width),
                 "n": c.ci.n if c.ci else c.result.n_scored,
+                "nc": c.ci.n_clusters if c.ci else None,
                 "markers": "".join(c.markers),
                 "best": c.value is not None and model in best[task],
             }
@@ -167,11 +236,16 @@ def report_data(
 
     images: dict[str, str] = {}
     samples: dict[str, dict[str, Any]] = {}
-    for task in board.tasks:
-        for model in board.models:
+    pages: dict[str, dict[int, list[dict[str, Any]]]] = {}
+    for t, task in enumerate(board.tasks):
+        for m, model in enumerate(board.models):
             c = board.cell(model, task)
             if c is not None and c.result.has_samples:
-                samples.setdefault(task, {})[model] = _samples_block(c.result, c.metric, max_samples, images)
+                key = f"t{t}m{m}"
+                block, extra = _samples_block(c.result, c.metric, max_samples, images, key)
+                samples.setdefault(task, {})[model] = block
+                if extra:
+                    pages[key] = extra
 
     paper = None
     if comparisons is not None:
@@ -226,18 +300,41 @@ def report_data(
         "breakdowns": breakdown_data,
         "samples": samples,
         "images": images,
+        "page_size": PAGE_SIZE,
+        "page_dir": page_dir,
+        "_pages": pages,
     }
+
+
+def sample_page_files(data: Mapping[str, Any]) -> dict[str, str]:
+    """The page files of the samples not embedded in the page: ``{relative path: text}``.
+
+    Each is a script that hands its records to the page
+    (``evalkitSamplePage(block key, page number, records)``); :func:`report_data`'s
+    ``page_dir`` is the folder they go in, beside the HTML file.
+    """
+    out: dict[str, str] = {}
+    for key, pages in (data.get("_pages") or {}).items():
+        for number, items in pages.items():
+            payload = _script_json([key, number, items])
+            out[f"{data['page_dir']}/{key}/{number}.js"] = f"evalkitSamplePage.apply(null, {payload});\n"
+    return out
 
 
 def _escape_html(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def render_html(data: Mapping[str, Any]) -> str:
-    """Fill the page template with ``data`` (from :func:`report_data`)."""
+def _script_json(data: Any) -> str:
     payload = json.dumps(data, ensure_ascii=False, allow_nan=False)
-    # "<" never appears raw inside the JSON <script>, so "</script>" in a prompt cannot end it.
-    payload = payload.replace("<", "\\u003c").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    # "<" never appears raw inside a <script>, so "</script>" in a prompt cannot end it.
+    return payload.replace("<", "\\u003c").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+def render_html(data: Mapping[str, Any]) -> str:
+    """Fill the page template with ``data`` (from :func:`report_data`; its ``_pages`` are left
+    out: they go to :func:`sample_page_files`)."""
+    payload = _script_json({k: v for k, v in data.items() if k != "_pages"})
     page = _asset("report.html")
     page = page.replace("/*__CSS__*/", _asset("report.css"))
     page = page.replace("/*__JS__*/", _asset("report.js"))

@@ -1,5 +1,6 @@
 // evalkit report page: renders the embedded JSON (no network, no libraries).
-// URL hash parameters select the view: #task=docvqa&model=m&filter=incorrect&q=text&sort=docvqa:asc
+// URL hash parameters select the view: #task=docvqa&model=m&filter=incorrect&q=text&sort=docvqa:asc&page=2,
+// #task=docvqa&model=m&sample=ID (one sample), #compare=docvqa&a=m1&b=m2&cfilter=a (two models).
 (function () {
   "use strict";
   var DATA = JSON.parse(document.getElementById("report-data").textContent);
@@ -29,7 +30,7 @@
       td.dataset.sort = String(c.v);
       td.appendChild(el("span", { cls: c.best ? "best" : "", text: fmt(c.v) }));
       if (c.pm !== null && c.pm !== undefined) td.appendChild(el("span", { cls: "pm", text: " \u00b1 " + fmt(c.pm) }));
-      if (c.lo !== null && c.lo !== undefined) td.title = "CI [" + fmt(c.lo) + ", " + fmt(c.hi) + "]" + (c.n ? ", n = " + c.n : "");
+      if (c.lo !== null && c.lo !== undefined) td.title = "CI [" + fmt(c.lo) + ", " + fmt(c.hi) + "]" + (c.n ? ", n = " + c.n : "") + (c.nc ? ", " + c.nc + " clusters" : "");
     }
     if (c && c.markers) td.appendChild(el("span", { cls: "marker", text: c.markers }));
     return td;
@@ -152,13 +153,64 @@
     DATA.warnings.forEach(function (w) { ul.appendChild(el("li", { text: w })); });
   }
 
+  // ---- sample store: embedded records + page files loaded on demand ------------------------
+  var PAGE = DATA.page_size;
+  var STATUS = { c: "correct", i: "incorrect", e: "error", u: "unscored", s: "scored" };
+  var store = {}, pending = {}, failed = {};
+  // Page files (DATA.page_dir/<block key>/<page>.js) call this with their records.
+  window.evalkitSamplePage = function (key, page, items) {
+    var st = store[key] || (store[key] = {});
+    items.forEach(function (it, j) { st[page * PAGE + j] = it; });
+    var cbs = pending[key + "/" + page] || [];
+    delete pending[key + "/" + page];
+    cbs.forEach(function (cb) { cb(); });
+  };
+  function records(block) {
+    if (!store[block.key]) store[block.key] = {};
+    var st = store[block.key];
+    if (!st.__init) { block.items.forEach(function (it, i) { if (!st[i]) st[i] = it; }); st.__init = true; }
+    return st;
+  }
+  // Call done() once the records at `indices` of every block in `blocks` are loaded (or failed).
+  function ensure(needs, done) {
+    var files = [];
+    needs.forEach(function (n) {
+      var st = records(n.block), seen = {};
+      n.indices.forEach(function (i) {
+        var page = Math.floor(i / PAGE);
+        if (!st[i] && !seen[page] && !failed[n.block.key + "/" + page]) { seen[page] = true; files.push([n.block.key, page]); }
+      });
+    });
+    var left = files.length;
+    if (!left) { done(); return; }
+    function one() { if (--left === 0) done(); }
+    files.forEach(function (f) {
+      var id = f[0] + "/" + f[1], first = !pending[id];
+      (pending[id] = pending[id] || []).push(one);
+      if (!first) return;
+      var script = document.createElement("script");
+      script.src = DATA.page_dir + "/" + f[0] + "/" + f[1] + ".js";
+      script.onerror = function () {
+        failed[id] = true;
+        var cbs = pending[id] || [];
+        delete pending[id];
+        cbs.forEach(function (cb) { cb(); });
+      };
+      document.head.appendChild(script);
+    });
+  }
+  function missingNote() {
+    return "(not loaded: keep the folder " + DATA.page_dir + "/ beside this page)";
+  }
+
   // ---- sample browser -------------------------------------------------------------------
   var taskSel = document.getElementById("sample-task");
   var modelSel = document.getElementById("sample-model");
   var filterSel = document.getElementById("sample-filter");
   var search = document.getElementById("sample-search");
-  var more = document.getElementById("sample-more");
-  var shownCount = PAGE;
+  var pageInput = document.getElementById("page-input");
+  var page = 0, token = 0;
+  var view = { index: null };
 
   function show(v) {
     if (v === null || v === undefined) return "";
@@ -166,62 +218,277 @@
     if (typeof v === "object") return JSON.stringify(v);
     return String(v);
   }
-  function fillModels() {
-    var models = Object.keys(DATA.samples[taskSel.value] || {});
-    var keep = modelSel.value;
-    modelSel.innerHTML = "";
-    models.forEach(function (m) { modelSel.appendChild(el("option", { value: m, text: m })); });
-    if (models.indexOf(keep) >= 0) modelSel.value = keep;
+  function thumbSrc(s) {
+    if (!s || !s.thumb) return null;
+    return s.inline_thumb ? s.thumb : DATA.images[s.thumb] || null;
   }
-  function currentItems() {
-    var block = (DATA.samples[taskSel.value] || {})[modelSel.value];
-    if (!block) return { block: null, items: [] };
-    var f = filterSel.value, q = search.value.trim().toLowerCase();
-    var items = block.items.filter(function (s) {
-      if (f !== "all" && s.status !== f) return false;
-      if (!q) return true;
-      return [s.id, s.prompt, s.prediction, show(s.target)].join("\n").toLowerCase().indexOf(q) >= 0;
-    });
-    return { block: block, items: items };
+  function scoreText(v) { return v === null || v === undefined ? "\u2013" : Number(v).toFixed(3); }
+  function currentBlock() { return (DATA.samples[taskSel.value] || {})[modelSel.value] || null; }
+  function fillModels(select, task, keep) {
+    var models = Object.keys(DATA.samples[task] || {});
+    select.innerHTML = "";
+    models.forEach(function (m) { select.appendChild(el("option", { value: m, text: m })); });
+    if (models.indexOf(keep) >= 0) select.value = keep;
+    return models;
+  }
+  // Indices (into the block's samples) that pass the status filter and, among loaded records,
+  // the search; `searched` says how many records the search could look at.
+  function selection(block) {
+    var f = filterSel.value, q = search.value.trim().toLowerCase(), out = [], st = records(block), searched = 0;
+    for (var i = 0; i < block.total; i++) {
+      if (f !== "all" && STATUS[block.status[i]] !== f) continue;
+      if (q) {
+        var s = st[i];
+        if (!s) continue;
+        searched++;
+        if ([s.id, s.question, s.prompt, s.prediction, show(s.target)].join("\n").toLowerCase().indexOf(q) < 0) continue;
+      }
+      out.push(i);
+    }
+    return { indices: out, searched: searched, query: q };
+  }
+  function questionCell(s) {
+    var q = s.question || s.prompt || "";
+    var cell = el("td", { cls: "question" }, [el("div", { cls: "q", text: q.length > 300 ? q.slice(0, 300) + "\u2026" : q })]);
+    if (s.prompt) cell.appendChild(el("details", null, [el("summary", { text: "full prompt" }), el("pre", { text: s.prompt })]));
+    return cell;
+  }
+  function statusCell(s) {
+    var cell = el("td", null, [el("span", { cls: "status status-" + s.status, text: s.status })]);
+    if (s.error) cell.appendChild(el("div", { cls: "pm", text: s.error }));
+    return cell;
+  }
+  function openLink(id, handler) {
+    var a = el("a", { href: "#", cls: "open", text: id });
+    a.addEventListener("click", function (e) { e.preventDefault(); handler(); });
+    return a;
   }
   function renderSamples() {
+    var my = ++token;
+    var block = currentBlock();
     var table = document.getElementById("samples");
-    table.innerHTML = "";
-    var got = currentItems(), block = got.block, items = got.items;
     var hint = document.getElementById("sample-hint");
-    document.getElementById("sample-count").textContent = block ? items.length + " of " + block.items.length + " shown samples match" : "no samples";
-    hint.textContent = block ? ("correct = " + block.score + " \u2265 0.5" +
-      (block.total > block.items.length ? "; the page holds the first " + block.items.length + " of " + block.total + " samples" : "")) : "";
-    table.appendChild(el("thead", null, [el("tr", null, ["Image", "Id", "Prompt", "Prediction", "Target", "Score", "Status"].map(
-      function (c) { return el("th", { text: c }); }))]));
-    var body = el("tbody");
-    items.slice(0, shownCount).forEach(function (s) {
-      var img = s.thumb && DATA.images[s.thumb] ? el("img", { src: DATA.images[s.thumb], alt: "sample " + s.id }) : null;
-      var prompt = el("details", null, [el("summary", { text: (s.prompt || "").slice(0, 80) || "(none)" }), el("pre", { text: s.prompt || "" })]);
-      var status = el("span", { cls: "status status-" + s.status, text: s.status });
-      var statusCell = el("td", null, [status]);
-      if (s.error) statusCell.appendChild(el("div", { cls: "pm", text: s.error }));
-      body.appendChild(el("tr", { cls: "sample", "data-status": s.status, "data-id": s.id }, [
-        el("td", null, [img]), el("td", { text: s.id }), el("td", null, [prompt]),
-        el("td", { text: show(s.prediction) }), el("td", { text: show(s.target) }),
-        el("td", { cls: "num", text: s.score === null || s.score === undefined ? "\u2013" : Number(s.score).toFixed(3) }),
-        statusCell
-      ]));
+    if (!block) {
+      table.innerHTML = "";
+      document.getElementById("sample-count").textContent = "no samples";
+      hint.textContent = "";
+      document.body.dataset.samplesRendered = "0";
+      return;
+    }
+    var sel = selection(block), pages = Math.max(1, Math.ceil(sel.indices.length / PAGE));
+    if (page >= pages) page = pages - 1;
+    if (page < 0) page = 0;
+    var shown = sel.indices.slice(page * PAGE, (page + 1) * PAGE);
+    document.getElementById("sample-count").textContent = sel.indices.length + " of " + block.total + " samples match";
+    hint.textContent = (block.correct ? block.correct.text : "no correct/incorrect: " + block.score +
+      " is not a 0/1 score, so the task defines no right or wrong; rows show the score") +
+      (block.embedded < block.total ? "; " + block.embedded + " samples are in this page, the others load from " + DATA.page_dir + "/ as you page" : "") +
+      (sel.query ? "; the search covers the " + sel.searched + " loaded samples" : "");
+    document.getElementById("page-info").textContent = "page " + (page + 1) + " of " + pages;
+    pageInput.max = String(pages);
+    pageInput.value = String(page + 1);
+    document.getElementById("page-prev").disabled = page === 0;
+    document.getElementById("page-next").disabled = page >= pages - 1;
+    ensure([{ block: block, indices: shown }], function () {
+      if (my !== token) return;
+      var st = records(block);
+      table.innerHTML = "";
+      table.appendChild(el("thead", null, [el("tr", null, ["Image", "Id", "Question", "Prediction", "Target", "Score", "Status"].map(
+        function (c) { return el("th", { text: c }); }))]));
+      var body = el("tbody");
+      shown.forEach(function (i) {
+        var s = st[i];
+        if (!s) {
+          body.appendChild(el("tr", { cls: "sample missing", "data-id": block.ids[i], "data-status": STATUS[block.status[i]] }, [
+            el("td"), el("td", { text: block.ids[i] }), el("td", { text: missingNote() }), el("td"), el("td"),
+            el("td", { cls: "num", text: scoreText(block.scores[i]) }), el("td", { text: STATUS[block.status[i]] })]));
+          return;
+        }
+        var src = thumbSrc(s);
+        body.appendChild(el("tr", { cls: "sample", "data-status": s.status, "data-id": s.id }, [
+          el("td", null, [src ? el("img", { src: src, alt: "sample " + s.id }) : null]),
+          el("td", null, [openLink(s.id, function () { openSample(i); })]),
+          questionCell(s),
+          el("td", { text: show(s.prediction) }), el("td", { text: show(s.target) }),
+          el("td", { cls: "num", text: scoreText(s.score) }),
+          statusCell(s)
+        ]));
+      });
+      table.appendChild(body);
+      document.body.dataset.samplesRendered = String(shown.length);
+      document.body.dataset.samplesPage = String(page + 1);
     });
-    table.appendChild(body);
-    more.hidden = items.length <= shownCount;
-    document.body.dataset.samplesRendered = String(Math.min(items.length, shownCount));
   }
+
+  // ---- one sample -----------------------------------------------------------------------
+  function openSample(index) {
+    view.index = index;
+    renderView();
+  }
+  function closeView() {
+    view.index = null;
+    document.getElementById("sample-view-section").hidden = true;
+  }
+  function renderView() {
+    var block = currentBlock(), section = document.getElementById("sample-view-section");
+    if (!block || view.index === null) { section.hidden = true; return; }
+    var i = view.index, order = selection(block).indices, pos = order.indexOf(i);
+    if (pos < 0) order = null;  // opened by id outside the current filter: step through all samples
+    var prev = order ? order[pos - 1] : i - 1, next = order ? order[pos + 1] : i + 1;
+    document.getElementById("view-prev").disabled = prev === undefined || prev < 0;
+    document.getElementById("view-next").disabled = next === undefined || next >= block.total;
+    document.getElementById("view-prev").onclick = function () { openSample(prev); };
+    document.getElementById("view-next").onclick = function () { openSample(next); };
+    document.getElementById("view-pos").textContent = "sample " + (i + 1) + " of " + block.total +
+      (order ? " (" + (pos + 1) + " of " + order.length + " shown by the filter)" : "");
+    ensure([{ block: block, indices: [i] }], function () {
+      var s = records(block)[i], table = document.getElementById("sample-view");
+      section.hidden = false;
+      section.dataset.sampleId = block.ids[i];
+      document.getElementById("sample-view-title").textContent = "Sample " + block.ids[i] + " \u00b7 " + taskSel.value + " \u00b7 " + modelSel.value;
+      table.innerHTML = "";
+      function row(name, value, id) {
+        var td = typeof value === "string" ? el("td", { text: value }) : el("td", null, [value]);
+        if (id) td.id = id;
+        table.appendChild(el("tr", null, [el("th", { text: name }), td]));
+      }
+      if (!s) { row("Record", missingNote(), "view-missing"); return; }
+      var src = thumbSrc(s);
+      if (src) row("Image", el("img", { src: src, alt: "sample " + s.id }));
+      row("Id", s.id, "view-id");
+      row("Question", s.question || "", "view-question");
+      row("Prediction", show(s.prediction), "view-prediction");
+      row("Target", show(s.target), "view-target");
+      row("Score (" + block.score + ")", scoreText(s.score), "view-score");
+      row("All scores", show(s.scores));
+      row("Status", s.status + (block.correct ? " (" + block.correct.text + ")" : ""), "view-status");
+      if (s.error) row("Error", s.error, "view-error");
+      row("Metadata", show(s.metadata));
+      row("Prompt", el("pre", { text: s.prompt || "" }), "view-prompt");
+      section.scrollIntoView && section.scrollIntoView();
+    });
+  }
+  function openById(id) {
+    var block = currentBlock(), msg = document.getElementById("open-msg");
+    var i = block ? block.ids.indexOf(id) : -1;
+    msg.textContent = i < 0 ? "no sample " + JSON.stringify(id) + " in " + taskSel.value + " / " + modelSel.value : "";
+    if (i >= 0) openSample(i);
+  }
+
   function initSamples() {
     Object.keys(DATA.samples).forEach(function (t) { taskSel.appendChild(el("option", { value: t, text: t })); });
-    fillModels();
-    taskSel.addEventListener("change", function () { fillModels(); shownCount = PAGE; renderSamples(); });
-    modelSel.addEventListener("change", function () { shownCount = PAGE; renderSamples(); });
-    filterSel.addEventListener("change", function () { shownCount = PAGE; renderSamples(); });
-    search.addEventListener("input", function () { shownCount = PAGE; renderSamples(); });
-    more.addEventListener("click", function () { shownCount += PAGE; renderSamples(); });
+    fillModels(modelSel, taskSel.value, modelSel.value);
+    function reset() { page = 0; closeView(); renderSamples(); }
+    taskSel.addEventListener("change", function () { fillModels(modelSel, taskSel.value, modelSel.value); reset(); });
+    modelSel.addEventListener("change", reset);
+    filterSel.addEventListener("change", reset);
+    search.addEventListener("input", reset);
+    document.getElementById("page-prev").addEventListener("click", function () { page--; renderSamples(); });
+    document.getElementById("page-next").addEventListener("click", function () { page++; renderSamples(); });
+    pageInput.addEventListener("change", function () { page = (parseInt(pageInput.value, 10) || 1) - 1; renderSamples(); });
+    document.getElementById("open-go").addEventListener("click", function () { openById(document.getElementById("open-id").value.trim()); });
+    document.getElementById("open-id").addEventListener("keydown", function (e) { if (e.key === "Enter") openById(this.value.trim()); });
+    document.getElementById("view-close").addEventListener("click", closeView);
     renderSamples();
   }
+
+  // ---- compare two models on the same samples -------------------------------------------
+  var cmpTask = document.getElementById("cmp-task"), cmpA = document.getElementById("cmp-a");
+  var cmpB = document.getElementById("cmp-b"), cmpFilter = document.getElementById("cmp-filter");
+  var cmpPage = 0, cmpToken = 0;
+  function better(sa, sb, ea, eb) {
+    // +1: A better, -1: B better, 0: same. An errored sample loses to a scored one.
+    if (ea || eb) return ea === eb ? 0 : (ea ? -1 : 1);
+    if (sa === sb) return 0;
+    if (sa === null) return -1;
+    if (sb === null) return 1;
+    return sa > sb ? 1 : -1;
+  }
+  function disagreements(a, b) {
+    var where = {}, out = [], nBoth = 0, aBetter = 0, bBetter = 0, differ = 0;
+    b.ids.forEach(function (id, j) { where[id] = j; });
+    for (var i = 0; i < a.total; i++) {
+      var j = where[a.ids[i]];
+      if (j === undefined) continue;
+      nBoth++;
+      var sa = a.scores[i], sb = b.scores[j], ea = a.status[i] === "e", eb = b.status[j] === "e";
+      var w = better(sa, sb, ea, eb);
+      if (w === 0 && a.status[i] === b.status[j]) continue;
+      differ++;
+      if (w > 0) aBetter++;
+      if (w < 0) bBetter++;
+      out.push({ i: i, j: j, w: w });
+    }
+    return { rows: out, nBoth: nBoth, aBetter: aBetter, bBetter: bBetter, differ: differ };
+  }
+  function renderCompare() {
+    var my = ++cmpToken, task = cmpTask.value, blocks = DATA.samples[task] || {};
+    var a = blocks[cmpA.value], b = blocks[cmpB.value], table = document.getElementById("compare");
+    var summary = document.getElementById("cmp-summary");
+    table.innerHTML = "";
+    if (!a || !b || cmpA.value === cmpB.value) {
+      summary.textContent = "choose two different models";
+      document.body.dataset.compareRendered = "0";
+      return;
+    }
+    var d = disagreements(a, b), f = cmpFilter.value;
+    var rows = d.rows.filter(function (r) { return f === "all" || (f === "a" ? r.w > 0 : r.w < 0); });
+    summary.textContent = d.nBoth + " samples in both; they disagree on " + d.differ + ": " + cmpA.value +
+      " (A) better on " + d.aBetter + ", " + cmpB.value + " (B) better on " + d.bBetter +
+      " (score " + a.score + (a.correct ? "; " + a.correct.text : "") + ")";
+    var pages = Math.max(1, Math.ceil(rows.length / PAGE));
+    if (cmpPage >= pages) cmpPage = pages - 1;
+    if (cmpPage < 0) cmpPage = 0;
+    var shown = rows.slice(cmpPage * PAGE, (cmpPage + 1) * PAGE);
+    document.getElementById("cmp-info").textContent = "page " + (cmpPage + 1) + " of " + pages;
+    document.getElementById("cmp-prev").disabled = cmpPage === 0;
+    document.getElementById("cmp-next").disabled = cmpPage >= pages - 1;
+    ensure([{ block: a, indices: shown.map(function (r) { return r.i; }) },
+            { block: b, indices: shown.map(function (r) { return r.j; }) }], function () {
+      if (my !== cmpToken) return;
+      var sa = records(a), sb = records(b);
+      table.appendChild(el("thead", null, [el("tr", null, ["Id", "Question", "Target", "Prediction A", "Score A", "Prediction B", "Score B", "Better"].map(
+        function (c) { return el("th", { text: c }); }))]));
+      var body = el("tbody");
+      shown.forEach(function (r) {
+        var x = sa[r.i], y = sb[r.j], id = a.ids[r.i];
+        var pred = function (s) { return s ? (s.error ? "error: " + s.error : show(s.prediction)) : missingNote(); };
+        body.appendChild(el("tr", { cls: "cmp", "data-id": id, "data-better": r.w > 0 ? "a" : r.w < 0 ? "b" : "" }, [
+          el("td", null, [openLink(id, function () {
+            setAndFire(taskSel, cmpTask.value); setAndFire(modelSel, cmpA.value); openSample(r.i);
+          })]),
+          x ? questionCell(x) : el("td", { text: missingNote() }),
+          el("td", { text: x ? show(x.target) : "" }),
+          el("td", { text: pred(x) }), el("td", { cls: "num", text: scoreText(a.scores[r.i]) }),
+          el("td", { text: pred(y) }), el("td", { cls: "num", text: scoreText(b.scores[r.j]) }),
+          el("td", { text: r.w > 0 ? "A" : r.w < 0 ? "B" : "\u2013" })
+        ]));
+      });
+      table.appendChild(body);
+      document.body.dataset.compareRendered = String(shown.length);
+    });
+  }
+  function initCompare() {
+    var tasks = Object.keys(DATA.samples).filter(function (t) { return Object.keys(DATA.samples[t]).length > 1; });
+    if (!tasks.length) return;
+    document.getElementById("compare-section").hidden = false;
+    tasks.forEach(function (t) { cmpTask.appendChild(el("option", { value: t, text: t })); });
+    function models() {
+      var ms = fillModels(cmpA, cmpTask.value, cmpA.value);
+      fillModels(cmpB, cmpTask.value, cmpB.value);
+      if (cmpB.value === cmpA.value && ms.length > 1) cmpB.value = ms[ms.indexOf(cmpA.value) === 0 ? 1 : 0];
+    }
+    models();
+    function reset() { cmpPage = 0; renderCompare(); }
+    cmpTask.addEventListener("change", function () { models(); reset(); });
+    cmpA.addEventListener("change", reset);
+    cmpB.addEventListener("change", reset);
+    cmpFilter.addEventListener("change", reset);
+    document.getElementById("cmp-prev").addEventListener("click", function () { cmpPage--; renderCompare(); });
+    document.getElementById("cmp-next").addEventListener("click", function () { cmpPage++; renderCompare(); });
+    renderCompare();
+  }
+
   function setAndFire(select, value) {
     if (value === undefined || value === null) return;
     select.value = value;
@@ -233,6 +500,17 @@
     setAndFire(modelSel, params.get("model"));
     setAndFire(filterSel, params.get("filter"));
     setAndFire(search, params.get("q"));
+    if (params.get("page")) { page = (parseInt(params.get("page"), 10) || 1) - 1; renderSamples(); }
+    if (params.get("sample") !== null) openById(params.get("sample"));
+    // compare=TASK&a=MODEL&b=MODEL&cfilter=all|a|b
+    if (params.get("compare")) {
+      setAndFire(cmpTask, params.get("compare"));
+      setAndFire(cmpA, params.get("a"));
+      setAndFire(cmpB, params.get("b"));
+      setAndFire(cmpFilter, params.get("cfilter"));
+      var cmp = document.getElementById("compare-section");
+      if (!cmp.hidden && cmp.scrollIntoView) cmp.scrollIntoView();
+    }
     // sort=TASK (descending, like one click on its header) or sort=TASK:asc (two clicks)
     var sort = params.get("sort");
     if (sort) {
@@ -255,6 +533,7 @@
   renderBreakdowns();
   renderRuns();
   initSamples();
+  initCompare();
   applyHash();
   window.addEventListener("hashchange", applyHash);
   document.body.dataset.ready = "1";
