@@ -19,7 +19,10 @@ KNOWN_TASKS = {
     "docvqa", "realworldqa", "mtvqa", "vqav2", "textvqa", "okvqa", "vizwiz_vqa", "gqa", "chartqa", "ocrvqa",
     "ai2d", "infovqa", "coco_cap", "nocaps", "flickr30k", "refcoco", "refcoco+", "refcocog", "videomme",
     "videomme_subs", "mvbench", "touchstone", "touchstone_cn",
+    "perceptiontest_test_mc", "egoschema", "aitz",
 }  # fmt: skip
+#: rows cited from the Qwen2-VL paper/README that shared/paper_numbers.csv does not hold (issue 16)
+CITED_EXTRA = {"PerceptionTest", "EgoSchema", "AITZ"}
 
 
 def test_paper_files_cover_the_shared_numbers():
@@ -39,8 +42,12 @@ def test_paper_files_cover_the_shared_numbers():
             (r["model"], r["benchmark"], r["split"], float(r["value"]), r["source"])
             for r in csv.DictReader(f)
         ]
-    ours = [(r.model, r.benchmark, r.split, r.value, r.source) for r in rows]
+    ours = [
+        (r.model, r.benchmark, r.split, r.value, r.source) for r in rows if r.benchmark not in CITED_EXTRA
+    ]
     assert sorted(ours) == sorted(shared)
+    extra = [r for r in rows if r.benchmark in CITED_EXTRA]
+    assert extra and all("Qwen2-VL paper (arXiv 2409.12191) Table" in r.source for r in extra)
 
 
 def test_comparison_delta_and_interval(make_run, mk_sample):
