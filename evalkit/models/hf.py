@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import EvalkitError, MissingDependencyError, UsageError
+from evalkit.hub import hub_unavailable, model_not_cached_message
 from evalkit.models.base import Model
 from evalkit.types import ImagePart, Request, Response, TextPart, VideoPart
 
@@ -85,6 +86,9 @@ def resolve_pretrained(
             f"model folder {pretrained} does not exist; pass model.pretrained=<hub id or local folder>"
         )
     info: dict[str, Any] = {"source": "hub", "revision": revision}
+    # probe the hub once (seconds) so that an unreachable hub fails here, with one line, instead of
+    # after minutes of retries inside transformers; a cached model then loads offline
+    unavailable = hub_unavailable("model")
     try:
         from huggingface_hub import snapshot_download
 
@@ -92,6 +96,8 @@ def resolve_pretrained(
         info["resolved_revision"] = Path(snap).name
         info["weights_hash"] = folder_fingerprint(Path(snap))
     except Exception:  # not cached yet: the hub revision will be recorded after download
+        if unavailable is not None:
+            raise UsageError(model_not_cached_message(pretrained, unavailable, revision)) from None
         info["weights_hash"] = None
     return pretrained, info
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import UsageError
+from evalkit.hub import dataset_not_cached_message, hub_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +146,7 @@ def _load_path(cfg: Mapping[str, Any], raw_path: str) -> tuple[Any, dict[str, An
     import datasets
 
     datasets.utils.logging.disable_progress_bar()
+    unavailable: str | None = None
     try:
         if _looks_local(path):
             p = Path(path)
@@ -177,11 +179,14 @@ def _load_path(cfg: Mapping[str, Any], raw_path: str) -> tuple[Any, dict[str, An
                 ds = datasets.load_dataset("parquet", data_files=files, split="train")
             info["resolved_path"] = str(p.resolve())
         else:
+            unavailable = hub_unavailable("dataset")  # one short probe: offline fails in seconds
             ds = datasets.load_dataset(path, name, split=split, revision=revision)
             info["resolved_revision"] = _hub_revision(ds) or revision
     except UsageError:
         raise
     except Exception as exc:  # offline hub, unknown config, corrupt files...
+        if unavailable is not None:
+            raise UsageError(dataset_not_cached_message(str(raw_path), unavailable)) from exc
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UsageError(
             f"could not load dataset {raw_path} (config={name}, split={split}): {first}. "
