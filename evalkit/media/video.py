@@ -88,8 +88,14 @@ class VideoSampling:
             the Qwen2-VL Video-MME setting); always also capped at the clip's frame count.
         frame_factor: the count is a multiple of this (2 = Qwen2-VL's temporal patch size).
         min_pixels: lower bound on each frame's pixel count after resizing (128 * 28 * 28).
-        max_pixels: upper bound on each frame's pixel count (768 * 28 * 28). qwen-vl-utils caps
-            this at 768 * 28 * 28 with a warning; evalkit honours larger values.
+        max_pixels: an explicit per-frame pixel budget (qwen-vl-utils' ``max_pixels`` of the video
+            element), or ``None`` (not given: the budget comes from ``total_pixels``, capped at
+            qwen-vl-utils' ``VIDEO_MAX_PIXELS`` = 768 * 28 * 28). What an explicit value does depends
+            on ``max_pixels_rule``.
+        max_pixels_rule: ``"replace"`` (qwen-vl-utils <= 0.0.8, the release Qwen2-VL's README
+            installed; the ``qwen2_vl`` default): an explicit ``max_pixels`` *is* the per-frame
+            budget, whatever the frame count; ``"min"`` (qwen-vl-utils >= 0.0.9): the budget is the
+            smaller of ``max_pixels`` and the ``total_pixels`` budget.
         total_pixels: budget for the whole clip: each frame may use at most
             ``total_pixels / nframes * frame_factor`` pixels, but never less than
             ``int(1.05 * min_pixels)`` (24576 * 28 * 28, qwen-vl-utils <= 0.0.8; later versions
@@ -114,11 +120,12 @@ class VideoSampling:
     max_frames: int = 768
     frame_factor: int = 2
     min_pixels: int = 128 * 28 * 28
-    max_pixels: int = 768 * 28 * 28
+    max_pixels: int | None = None
     total_pixels: int = 24576 * 28 * 28
     image_factor: int = 28
     rounding: Literal["round", "floor"] = "round"
     short_video: Literal["limit", "repeat", "error"] = "limit"
+    max_pixels_rule: Literal["replace", "min"] = "replace"
 
     def __post_init__(self) -> None:
         if self.fps is not None and self.nframes is not None:
@@ -134,7 +141,6 @@ class VideoSampling:
             "max_frames",
             "frame_factor",
             "min_pixels",
-            "max_pixels",
             "total_pixels",
             "image_factor",
         ):
@@ -152,7 +158,17 @@ class VideoSampling:
             raise UsageError(
                 f"video sampling: min_frames ({self.min_frames}) > max_frames ({self.max_frames})"
             )
-        if self.min_pixels > self.max_pixels:
+        if self.max_pixels is not None and (
+            not isinstance(self.max_pixels, int) or isinstance(self.max_pixels, bool) or self.max_pixels < 1
+        ):
+            raise UsageError(
+                f"video sampling: max_pixels must be a positive integer or null, got {self.max_pixels!r}"
+            )
+        if self.max_pixels_rule not in ("replace", "min"):
+            raise UsageError(
+                f"video sampling: max_pixels_rule must be 'replace' or 'min', got {self.max_pixels_rule!r}"
+            )
+        if self.max_pixels is not None and self.min_pixels > self.max_pixels:
             raise UsageError(
                 f"video sampling: min_pixels ({self.min_pixels}) > max_pixels ({self.max_pixels})"
             )
@@ -204,8 +220,9 @@ class FramePlan:
             ``short_video="repeat"`` or for a one-frame clip.
         timestamps: ``index / video_fps`` in seconds from the first frame, one per index.
         frame_pixels: ``(min_pixels, max_pixels)`` for each resized frame: the per-frame budget
-            ``max(min(max_pixels, total_pixels / n * frame_factor), int(1.05 * min_pixels))``
-            capped at ``max_pixels`` (a float, as in qwen-vl-utils).
+            ``max(min(768 * 28 * 28, total_pixels / n * frame_factor), int(1.05 * min_pixels))``
+            (a float, as in qwen-vl-utils); an explicit ``max_pixels`` replaces it
+            (``max_pixels_rule="replace"``) or caps it (``"min"``).
         n_total_frames: the video's frame count the plan was made for.
         video_fps: the video's average frame rate the plan was made for.
         clip: ``(first, last)`` frame index of the clip that was sampled (whole video if no bounds).
@@ -304,12 +321,21 @@ def _linspace_round_fast(start: int, end: int, steps: int) -> list[int]:
     return [int(v) for v in np.rint(values)]  # rint: ties to even
 
 
+#: qwen-vl-utils' ``VIDEO_MAX_PIXELS``: the cap of the ``total_pixels`` budget of one frame
+VIDEO_MAX_PIXELS = 768 * 28 * 28
+
+
 def _frame_budget(sampling: VideoSampling, nframes: int) -> float:
-    budget = max(
-        min(sampling.max_pixels, sampling.total_pixels / nframes * sampling.frame_factor),
+    """The per-frame ``max_pixels`` qwen-vl-utils passes to ``smart_resize`` (by version rule)."""
+    derived = max(
+        min(VIDEO_MAX_PIXELS, sampling.total_pixels / nframes * sampling.frame_factor),
         int(sampling.min_pixels * 1.05),
     )
-    return min(sampling.max_pixels, budget)
+    if sampling.max_pixels is None:
+        return derived
+    if sampling.max_pixels_rule == "replace":  # <= 0.0.8: ele.get("max_pixels", derived)
+        return sampling.max_pixels
+    return min(sampling.max_pixels, derived)  # >= 0.0.9: the smaller of the two
 
 
 def _clip_range(

@@ -30,10 +30,11 @@ def test_defaults_are_qwen2_vl() -> None:
     assert (s.min_frames, s.max_frames, s.frame_factor) == (4, 768, 2)
     assert (s.min_pixels, s.max_pixels, s.total_pixels, s.image_factor) == (
         128 * 28 * 28,
-        768 * 28 * 28,
+        None,  # not given: the budget comes from total_pixels, capped at 768 * 28 * 28
         24576 * 28 * 28,
         28,
     )
+    assert s.max_pixels_rule == "replace"  # qwen-vl-utils <= 0.0.8 (the Qwen2-VL release)
     assert VideoSampling(nframes=16).fps is None and VideoSampling(nframes=16).mode == "nframes"
 
 
@@ -338,3 +339,113 @@ def test_import_is_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+# --- explicit max_pixels: qwen-vl-utils <= 0.0.8 ("replace") vs >= 0.0.9 ("min") ----------------
+
+
+def _ref_budget_008(n: int, min_pixels: int, total_pixels: int, max_pixels: int | None) -> float:
+    """qwen-vl-utils 0.0.8 (the release Qwen2-VL's README installed), as documented: the
+    total_pixels budget of a frame, which an explicit max_pixels *replaces*."""
+    derived = max(min(768 * 28 * 28, total_pixels / n * 2), int(min_pixels * 1.05))
+    return derived if max_pixels is None else max_pixels
+
+
+def _ref_budget_009(n: int, min_pixels: int, total_pixels: int, max_pixels: int | None) -> float:
+    """qwen-vl-utils >= 0.0.9: the smaller of the explicit max_pixels and that budget."""
+    derived = max(min(768 * 28 * 28, total_pixels / n * 2), int(min_pixels * 1.05))
+    return derived if max_pixels is None else min(max_pixels, derived)
+
+
+def _random_frame_cases(seed: int, count: int) -> list[tuple[int, int, int, int, int, int | None]]:
+    rng = random.Random(seed)
+    out = []
+    for _ in range(count):
+        n = rng.randrange(2, 770, 2)
+        min_pixels = rng.choice([4 * 28 * 28, 128 * 28 * 28, 256 * 28 * 28])
+        total = rng.choice([24576 * 28 * 28, 8192 * 28 * 28, 1024 * 28 * 28])
+        explicit = rng.choice([None, 256 * 28 * 28, 360 * 420, 768 * 28 * 28, 1280 * 28 * 28])
+        if explicit is not None and explicit < min_pixels:
+            explicit = min_pixels
+        h, w = rng.choice([(240, 320), (480, 640), (720, 1280), (1080, 1920), (1920, 1080), (37, 900)])
+        out.append((h, w, n, min_pixels, total, explicit))
+    return out
+
+
+@pytest.mark.parametrize("rule", ["replace", "min"])
+def test_explicit_max_pixels_rules_match_the_references(rule: str) -> None:
+    ref = _ref_budget_008 if rule == "replace" else _ref_budget_009
+    differ = 0
+    for h, w, n, min_pixels, total, explicit in _random_frame_cases(11, 2000):
+        s = VideoSampling(
+            nframes=n, min_pixels=min_pixels, total_pixels=total, max_pixels=explicit, max_pixels_rule=rule
+        )  # type: ignore[arg-type]
+        budget = ref(n, min_pixels, total, explicit)
+        assert plan_frames(10_000, 30.0, s).frame_pixels == (min_pixels, budget)
+        assert resize_frame_budget(h, w, s, n) == smart_resize(h, w, 28, min_pixels, budget)
+        other = _ref_budget_009 if rule == "replace" else _ref_budget_008
+        differ += smart_resize(h, w, 28, min_pixels, budget) != smart_resize(
+            h, w, 28, min_pixels, other(n, min_pixels, total, explicit)
+        )
+    assert differ > 50  # the two releases really give different frame sizes on this set
+
+
+def test_no_explicit_max_pixels_is_the_same_in_both_rules() -> None:
+    for h, w, n, min_pixels, total, _ in _random_frame_cases(12, 500):
+        a = VideoSampling(nframes=n, min_pixels=min_pixels, total_pixels=total, max_pixels_rule="replace")
+        b = VideoSampling(nframes=n, min_pixels=min_pixels, total_pixels=total, max_pixels_rule="min")
+        assert resize_frame_budget(h, w, a, n) == resize_frame_budget(h, w, b, n)
+
+
+def test_max_pixels_rule_is_validated() -> None:
+    with pytest.raises(UsageError, match="max_pixels_rule"):
+        VideoSampling(max_pixels_rule="newest")  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match="max_pixels"):
+        VideoSampling(max_pixels=0)
+    with pytest.raises(UsageError, match="min_pixels"):
+        VideoSampling(min_pixels=1000, max_pixels=10)
+
+
+def test_min_rule_matches_installed_qwen_vl_utils_fetch_video(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The installed qwen-vl-utils (>= 0.0.9) resizes decoded frames exactly as ``max_pixels_rule="min"``
+    (its reader is replaced by synthetic frames: only the resize code runs)."""
+    import importlib.metadata
+
+    qvu = pytest.importorskip("qwen_vl_utils.vision_process")
+    torch = pytest.importorskip("torch")
+    version = tuple(int(x) for x in importlib.metadata.version("qwen-vl-utils").split(".")[:3])
+    if version <= (0, 0, 8):
+        pytest.skip("installed qwen-vl-utils predates the 'min' rule")
+    shape: dict = {}
+
+    def fake_reader(ele: dict):
+        return torch.zeros((shape["n"], 3, shape["h"], shape["w"]), dtype=torch.uint8), 2.0
+
+    monkeypatch.setitem(qvu.VIDEO_READER_BACKENDS, "torchvision", fake_reader)
+    monkeypatch.setattr(qvu, "get_video_reader_backend", lambda: "torchvision")
+    rng = random.Random(5)
+    cases = 0
+    for _ in range(60):
+        n = rng.choice([2, 4, 8])
+        h, w = rng.choice([(96, 128), (240, 320), (360, 640), (480, 270)])
+        min_pixels = rng.choice([4 * 28 * 28, 16 * 28 * 28])
+        total = rng.choice([24 * 28 * 28, 64 * 28 * 28, 24576 * 28 * 28])
+        explicit = rng.choice([None, 20 * 28 * 28, 48 * 28 * 28, 360 * 420])
+        shape.update(n=n, h=h, w=w)
+        ele = {"video": "synthetic.mp4", "min_pixels": min_pixels, "total_pixels": total}
+        if explicit is not None:
+            ele["max_pixels"] = explicit
+        out = qvu.fetch_video(ele)
+        s = VideoSampling(
+            nframes=n, min_pixels=min_pixels, total_pixels=total, max_pixels=explicit, max_pixels_rule="min"
+        )
+        assert tuple(out.shape[-2:]) == resize_frame_budget(h, w, s, n), (
+            n,
+            h,
+            w,
+            min_pixels,
+            total,
+            explicit,
+        )
+        cases += 1
+    assert cases == 60
