@@ -2,6 +2,7 @@
 
 * ``<task>.png`` — one bar per model with confidence-interval whiskers;
 * ``<task>__<key>.png`` — grouped bars per breakdown (MTVQA languages, Video-MME durations...);
+  long category names are wrapped, and rotated when neighbours would still overlap;
 * ``<task>__<key>_radar.png`` — a radar chart for an ``ability`` breakdown (TouchStone) with at
   least three groups.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,37 @@ def _pyplot() -> Any:
     import matplotlib.pyplot as plt
 
     return plt
+
+
+#: characters per line of a wrapped category label
+LABEL_WIDTH = 14
+
+
+def _overlapping(labels: Sequence[Any], renderer: Any) -> bool:
+    """Whether any two neighbouring tick labels overlap on the canvas."""
+    boxes = [t.get_window_extent(renderer) for t in labels if t.get_text()]
+    return any(a.x1 > b.x0 + 1 for a, b in zip(boxes, boxes[1:], strict=False))
+
+
+def set_category_ticks(ax: Any, positions: Sequence[float], names: Sequence[str]) -> None:
+    """Category tick labels that never overlap: long names are wrapped onto lines of
+    :data:`LABEL_WIDTH` characters; if neighbours still collide they are rotated 45°, then 90°
+    with a smaller font (the figure is laid out and drawn to measure the rendered labels; call it
+    after everything else that takes room, such as the legend)."""
+    wrapped = [textwrap.fill(str(n), LABEL_WIDTH, break_long_words=True) or str(n) for n in names]
+    ax.set_xticks(list(positions), wrapped)
+    fig = ax.figure
+    for rotation, size in ((0, None), (45, None), (90, 7)):
+        for label in ax.get_xticklabels():
+            label.set_rotation(rotation)
+            label.set_ha("center" if rotation in (0, 90) else "right")
+            label.set_rotation_mode("anchor" if rotation == 45 else "default")
+            if size:
+                label.set_fontsize(size)
+        fig.tight_layout()  # the layout decides the room between ticks
+        fig.canvas.draw()
+        if not _overlapping(ax.get_xticklabels(), fig.canvas.get_renderer()):
+            return
 
 
 def _errors(
@@ -59,12 +92,6 @@ def plot_task(board: Leaderboard, task: str, path: Path) -> Path:
             capsize=4,
             color="#4c72b0",
         )
-        ax.set_xticks(
-            range(len(models)),
-            models,
-            rotation=30 if len(models) > 3 else 0,
-            ha="right" if len(models) > 3 else "center",
-        )
         scale = cells[0][1].scale if cells else 1
         ax.set_ylabel(board.metrics[task] + (f" (×{scale:g})" if scale != 1 else ""))
         ax.set_title(task)
@@ -79,6 +106,7 @@ def plot_task(board: Leaderboard, task: str, path: Path) -> Path:
                 xytext=(0, 3),
                 textcoords="offset points",
             )
+        set_category_ticks(ax, range(len(models)), models)
         fig.tight_layout()
         fig.savefig(path, dpi=100)
     finally:
@@ -90,6 +118,16 @@ def plot_breakdown(
     task: str, key: str, rows: Sequence[BreakdownRow], path: Path, ylabel: str | None = None
 ) -> Path:
     """Grouped bars: one group per breakdown value, one bar per model, with whiskers."""
+    fig = breakdown_figure(task, key, rows, ylabel)
+    try:
+        fig.savefig(path, dpi=100)
+    finally:
+        _pyplot().close(fig)
+    return path
+
+
+def breakdown_figure(task: str, key: str, rows: Sequence[BreakdownRow], ylabel: str | None = None) -> Any:
+    """The figure of :func:`plot_breakdown` (the caller closes it)."""
     import numpy as np
 
     plt = _pyplot()
@@ -109,18 +147,16 @@ def plot_breakdown(
                 [r.high if r else None for r in rs],
             )
             ax.bar(x + (j - (len(models) - 1) / 2) * width, vals, width, yerr=err, capsize=3, label=model)
-        ax.set_xticks(
-            x, groups, rotation=30 if len(groups) > 6 else 0, ha="right" if len(groups) > 6 else "center"
-        )
         ax.set_ylabel(ylabel or (rows[0].metric if rows else ""))
         ax.set_title(f"{task} by {key}")
         if len(models) > 1:
             ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        set_category_ticks(ax, x, groups)
         fig.tight_layout()
-        fig.savefig(path, dpi=100)
-    finally:
+    except BaseException:
         plt.close(fig)
-    return path
+        raise
+    return fig
 
 
 def plot_radar(task: str, key: str, rows: Sequence[BreakdownRow], path: Path) -> Path:
