@@ -288,6 +288,7 @@ class VideoMMETask(VideoQATask):
 
     breakdown_keys = ("duration", "domain", "task_type", "sub_category")
     metadata_columns = ("duration", "domain", "sub_category", "task_type", "videoID", "video_id")
+    cluster_key = "videoID"  # 3 questions per video: intervals and the gate resample whole videos
 
     def load(self) -> None:
         """Load the question table and resolve the video (and subtitle) folders."""
