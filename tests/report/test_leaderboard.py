@@ -248,3 +248,32 @@ def test_submission_only_task_leaves_an_empty_cell(make_run, mk_sample):
     assert board.values().loc["tiny", "gqa"] == pytest.approx(100.0)
     assert any("no metric 'anls'" in w and "without answers" in w for w in board.warnings)
     assert "| tiny  |           – |" in to_markdown(leaderboard_table(board))
+
+
+def test_clustered_intervals_in_tables(make_run, mk_sample, capsys):
+    """A task with a cluster key: the ± resamples whole videos, the table names the key and the
+    number of clusters, and the interval is the one a cluster bootstrap gives (wider than the
+    sample bootstrap for these video-correlated answers)."""
+    import numpy as np
+
+    from evalkit.metrics.bootstrap import bootstrap_ci
+
+    right = [float(v % 3 != 0) for v in range(40) for _ in range(3)]  # a video's 3 answers agree
+    samples = [mk_sample(i, s, metadata={"videoID": f"v{i // 3}"}) for i, s in enumerate(right)]
+    samples[-1]["metadata"] = {}  # one sample without the key: a cluster of its own
+    run = make_run("v", {"videomme": {"samples": samples, "cluster_key": "videoID"}})
+    flat = make_run("f", {"videomme_flat": {"samples": samples}})
+    board = build_leaderboard(load_runs([str(run), str(flat)]), ci=FAST)
+    cell, flat_cell = board.cell("tiny", "videomme"), board.cell("tiny", "videomme_flat")
+    assert cell.ci.n_clusters == 41 and cell.ci.n == 120 and flat_cell.ci.n_clusters is None
+    labels = [f"v{i // 3}" for i in range(119)] + ["own"]
+    expected = bootstrap_ci(np.array(right), 2000, clusters=labels)
+    assert (cell.ci.low, cell.ci.high) == (expected.low, expected.high)
+    assert cell.half_width > 1.4 * flat_cell.half_width
+    text = to_markdown(leaderboard_table(board))
+    assert (
+        "Clustered intervals (whole clusters of samples resampled): videomme by videoID, 41 clusters." in text
+    )
+    assert any("1 of 120 samples have no metadata['videoID']" in w for w in board.warnings)
+    long = board.long().set_index("task")
+    assert long.loc["videomme", "n_clusters"] == 41 and long.loc["videomme", "cluster_key"] == "videoID"
