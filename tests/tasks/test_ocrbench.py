@@ -102,3 +102,17 @@ def test_cli_run_on_tiny_model(tmp_path, data, tiny_model_dir, cli):
     expected = sum(reference_match(r["prediction"], r["target"], r["metadata"]["dataset"]) for r in rows)
     assert t["counts"]["correct"] == expected
     assert t["protocol"]["prompt"] == "{question}" and "substring" in t["protocol"]["metric"]
+
+
+def test_report_paper_compares_out_of_1000(tmp_path, data):
+    """``evalkit report --paper qwen2-vl``: the score (fraction × paper_scale 1000) next to 866."""
+    from evalkit.report.leaderboard import CIOptions, build_leaderboard
+    from evalkit.report.loading import load_runs
+    from evalkit.report.paper import compare_with_paper, load_paper
+
+    answers, correct = _answers_with_known_outcome()
+    run_fake(tmp_path, "ocrbench", data, answers, "model.name=qwen2-vl-7b")
+    board = build_leaderboard(load_runs([str(tmp_path / "out-ocrbench")]), ci=CIOptions(n_resamples=200))
+    comps = [c for c in compare_with_paper(board, load_paper("qwen2-vl")) if c.task == "ocrbench"]
+    assert len(comps) == 1 and comps[0].paper == 866 and comps[0].metric == "score"
+    assert comps[0].ours == pytest.approx(correct / 10 * 1000) and not comps[0].note
