@@ -54,7 +54,9 @@ def test_paper_files_cover_the_shared_numbers():
     extra = [r for r in rows if r.benchmark in CITED_EXTRA]
     assert extra and all("Qwen2-VL paper (arXiv 2409.12191) Table" in r.source for r in extra)
     readme = [r for r in rows if r.benchmark in README_EXTRA]
-    assert len(readme) == 9 and all(r.source.startswith("Qwen2-VL README image benchmarks table") for r in readme)
+    assert len(readme) == 9 and all(
+        r.source.startswith("Qwen2-VL README image benchmarks table") for r in readme
+    )
 
 
 def test_comparison_delta_and_interval(make_run, mk_sample):
