@@ -19,6 +19,11 @@ from tests.conftest import read_samples, run_cli
 pytestmark = pytest.mark.filterwarnings("ignore:.*samples had errors:UserWarning")
 
 
+def _run_dir(root: Path) -> Path:
+    """The folder holding results.json under a sweep's output_dir (sweeps may add a per-run subfolder)."""
+    return next(root.rglob("results.json")).parent
+
+
 def _task(name: str, data: Path, *overrides: str):
     t = build_task(compose(name, "tiny", [f"task.dataset.path={data}", *overrides])["task"])
     t.load()
@@ -134,21 +139,19 @@ def test_cli_sweep_on_tiny_model_and_rescore(tmp_path, tiny_model_dir):
                    "runner.progress=false")  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     for name in ("mmstar", "mmt_bench"):
-        t = json.loads((tmp_path / name / "results.json").read_text())["tasks"][name]
+        run_dir = _run_dir(tmp_path / name)
+        t = json.loads((run_dir / "results.json").read_text())["tasks"][name]
         assert t["n_samples"] == 3 and t["n_errors"] == 0
-        rows = read_samples(tmp_path / name / "samples" / f"{name}.jsonl")
+        rows = read_samples(run_dir / "samples" / f"{name}.jsonl")
         assert t["metrics"]["accuracy"] == pytest.approx(sum(r["scores"]["accuracy"] for r in rows) / 3)
-    rows = read_samples(tmp_path / "mmstar" / "samples" / "mmstar.jsonl")
+    star_dir = _run_dir(tmp_path / "mmstar")
+    rows = read_samples(star_dir / "samples" / "mmstar.jsonl")
     for r in rows:
         assert r["scores"]["accuracy"] == mmstar_match(r["prediction"], r["target"])
         r["prediction"] = f"The answer is {r['target']}"
-    path = tmp_path / "mmstar" / "samples" / "mmstar.jsonl"
+    path = star_dir / "samples" / "mmstar.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     proc = run_cli("score", "task=mmstar", f"samples={path}", f"task.dataset.path={tmp_path}/data/mmstar")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert (
-        json.loads((tmp_path / "mmstar" / "results.json").read_text())["tasks"]["mmstar"]["metrics"][
-            "accuracy"
-        ]
-        == 1.0
-    )
+    again = json.loads((star_dir / "results.json").read_text())["tasks"]["mmstar"]
+    assert again["metrics"]["accuracy"] == 1.0

@@ -19,6 +19,11 @@ from tests.conftest import read_samples, run_cli
 pytestmark = pytest.mark.filterwarnings("ignore:.*samples had errors:UserWarning")
 
 
+def _run_dir(root: Path) -> Path:
+    """The folder holding results.json under a sweep's output_dir (sweeps may add a per-run subfolder)."""
+    return next(root.rglob("results.json")).parent
+
+
 def _task(name: str, data: Path, *overrides: str):
     t = build_task(compose(name, "tiny", [f"task.dataset.path={data}", *overrides])["task"])
     t.load()
@@ -191,20 +196,21 @@ def test_cli_sweep_on_tiny_model_and_rescore(tmp_path, tiny_model_dir):
                    f"output_dir={tmp_path}/${{task.name}}", "task.generation.max_new_tokens=4",
                    "runner.progress=false")  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
-    mme = json.loads((tmp_path / "mme" / "results.json").read_text())["tasks"]["mme"]
-    rows = read_samples(tmp_path / "mme" / "samples" / "mme.jsonl")
+    mme_dir, hb_dir = _run_dir(tmp_path / "mme"), _run_dir(tmp_path / "hallusionbench")
+    mme = json.loads((mme_dir / "results.json").read_text())["tasks"]["mme"]
+    rows = read_samples(mme_dir / "samples" / "mme.jsonl")
     assert mme["n_samples"] == 4 and mme["n_errors"] == 0
     for r in rows:
         assert r["scores"]["correct"] == (1.0 if mme_parse(r["prediction"]) == r["target"].lower() else 0.0)
-    hb = json.loads((tmp_path / "hallusionbench" / "results.json").read_text())["tasks"]["hallusionbench"]
+    hb = json.loads((hb_dir / "results.json").read_text())["tasks"]["hallusionbench"]
     assert hb["n_samples"] == 4 and set(hb["metrics"]) == {"average", "aAcc", "fAcc", "qAcc"}
 
     # re-score with every prediction right: MME 2 images x 200
     for r in rows:
         r["prediction"] = r["target"]
-    path = tmp_path / "mme" / "samples" / "mme.jsonl"
+    path = mme_dir / "samples" / "mme.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     proc = run_cli("score", "task=mme", f"samples={path}", f"task.dataset.path={tmp_path}/data/mme")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    again = json.loads((tmp_path / "mme" / "results.json").read_text())["tasks"]["mme"]
+    again = json.loads((mme_dir / "results.json").read_text())["tasks"]["mme"]
     assert again["metrics"]["total"] == pytest.approx(400.0)
