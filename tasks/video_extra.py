@@ -6,13 +6,13 @@ count in [4, 768], per-frame pixel budget), decoding by :func:`evalkit.media.vid
 option-letter extraction by :func:`evalkit.metrics.extract_choice` and a bad video (missing,
 empty, truncated, undecodable) as one per-sample input error.
 
-* ``perceptiontest_val_mc`` - ``lmms-lab/PerceptionTest_Val`` config ``mc_question_val`` split
+* ``perceptiontest_val_mc`` - ``lmms-eval/PerceptionTest_Val`` (fallback: the old ``lmms-lab/`` id) config ``mc_question_val`` split
   ``validation`` (19,140 questions, 3 options, ``answer_id`` public): top-1 accuracy, broken down
   by ``area`` (memory/abstraction/physics/semantics), ``reasoning`` (descriptive/explanatory/
   predictive/counterfactual) and ``tag`` (a question counts for each of its tags).
-  ``perceptiontest_test_mc`` - ``lmms-lab/PerceptionTest`` config ``mc_question`` split ``test``
+  ``perceptiontest_test_mc`` - ``lmms-eval/PerceptionTest`` config ``mc_question`` split ``test``
   (answers hidden) -> a submission file.
-* ``egoschema_subset`` - ``lmms-lab/egoschema`` config ``Subset`` (the public 500-question subset
+* ``egoschema_subset`` - ``lmms-eval/egoschema`` config ``Subset`` (the public 500-question subset
   with answers): accuracy. ``egoschema`` - config ``MC``, the full 5,031 questions (answers
   hidden) -> a submission file ``{video_idx: option index}`` for the EgoSchema server.
 

@@ -377,3 +377,38 @@ def test_aitz_exact_tm_em(tmp_path: Path, aitz: dict[str, Any]) -> None:
     samples = {s["id"]: s for s in read_samples(tmp_path / "out-aitz" / "samples" / "aitz.jsonl")}
     assert samples["1001-1"]["gold_action"]["point"] == pytest.approx([0.285 * w, 0.115 * h])
     assert samples["1001-4"]["action"] is None
+
+
+def test_rescore_recomputes_clicks_and_actions(
+    tmp_path: Path, screenspot: dict[str, Any], aitz: dict[str, Any]
+) -> None:
+    """`evalkit score` on edited samples files: the image sizes are re-read from the data."""
+    rows = [r for r in screenspot["rows"] if not r["file_name"].startswith("bad_")]
+    ids = [f"{i:05d}-{r['file_name']}" for i, r in enumerate(rows)]
+    run_fake(tmp_path, "screenspot", screenspot["root"], dict.fromkeys(ids, "no click"))
+    samples_file = tmp_path / "out-screenspot" / "samples" / "screenspot.jsonl"
+    lines = read_samples(samples_file)
+    for s in lines:
+        if s["id"] == ids[0]:
+            s["prediction"] = format_point(box_center(rows[0]["box_px"]), "qwen2_vl", rows[0]["size"])
+    samples_file.write_text("".join(json.dumps(s) + "\n" for s in lines))
+    proc = run_cli(
+        "score", "task=screenspot", f"samples={samples_file}", f"task.dataset.path={screenspot['root']}"
+    )
+    assert proc.returncode == 0 or "max_error_rate" in proc.stderr, proc.stderr[-2000:]
+    res = json.loads((tmp_path / "out-screenspot" / "results.json").read_text())
+    assert res["tasks"]["screenspot"]["metrics"]["accuracy"] == pytest.approx(1 / 8)
+
+    run_fake(tmp_path, "aitz", aitz["root"], {s["id"]: "no idea" for s in aitz["steps"]})
+    samples_file = tmp_path / "out-aitz" / "samples" / "aitz.jsonl"
+    lines = read_samples(samples_file)
+    for s in lines:
+        if s["id"] == "1001-0":
+            s["prediction"] = "PRESS HOME"
+    samples_file.write_text("".join(json.dumps(s) + "\n" for s in lines))
+    proc = run_cli("score", "task=aitz", f"samples={samples_file}", f"task.dataset.path={aitz['root']}")
+    assert proc.returncode == 0 or "max_error_rate" in proc.stderr, proc.stderr[-2000:]
+    t = json.loads((tmp_path / "out-aitz" / "results.json").read_text())["tasks"]["aitz"]
+    assert t["metrics"]["exact_match"] == pytest.approx(1 / 8) and t["metrics"][
+        "type_match"
+    ] == pytest.approx(1 / 8)
