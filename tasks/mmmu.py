@@ -326,6 +326,17 @@ class MMMUTask(PromptedImageQATask):
     #: True when the data is one hub config (MMMU-Pro), not one config per subject (MMMU)
     single_config: ClassVar[bool] = False
 
+    def __init__(self, config: Mapping[str, Any]):
+        super().__init__(config)
+        from evalkit.plugins.vqa import template_fields
+
+        unknown = sorted(template_fields(self.open_template()) - self.base_fields - self.extra_fields)
+        if unknown:
+            raise UsageError(
+                f"task {self.name}: open-question template uses unknown field(s) "
+                f"{', '.join('{' + u + '}' for u in unknown)}; available: {{question}}, {{instruction}}"
+            )
+
     # ----------------------------------------------------------------- config
     @property
     def parser(self) -> str:

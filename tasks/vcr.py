@@ -154,6 +154,10 @@ class VCRTask(PromptedImageQATask):
         sid = values.get(self.id_column)
         return str(index) if sid is None else str(sid)
 
+    def sample_question(self, sample: Sample) -> str | None:
+        """VCR has no per-sample question (the prompt is fixed), so files align by id only."""
+        return None
+
     def prompt_fields(self, sample: Sample, row: Any) -> dict[str, str]:
         """The prompt is fixed (no per-sample fields): the instruction of the preset."""
         return {}

@@ -331,3 +331,8 @@ def test_cli_sweep_on_tiny_model(tmp_path, mmmu_data, pro_data, tiny_model_dir, 
     rows = _rows(_run_dir(tmp_path / "mmmu_val") / "samples" / "mmmu_val.jsonl")
     two = next(r for r in rows if r["id"] == "validation_Art_2")
     assert two["prompt"].count("<|vision_start|>") == 2  # both images of the interleaved question
+
+
+def test_bad_open_template_is_a_usage_error(mmmu_data):
+    with pytest.raises(UsageError, match="open-question template uses unknown field"):
+        _task("mmmu_val", mmmu_data, "task.open_prompts.default='{question} {answer}'")
