@@ -8,7 +8,9 @@ value, scale, source``) and adds the evalkit names they correspond to:
   for benchmarks evalkit does not implement (MMMU, MathVista, OCRBench);
 * ``evalkit_split`` — the dataset split, normalised (``validation``, ``test``, ``testA``...);
 * ``evalkit_breakdown`` — ``KEY=GROUP`` when the number is one group of a breakdown
-  (``language=AR`` for the MTVQA per-language table).
+  (``language=AR`` for the MTVQA per-language table);
+* ``paper_judge`` (optional) — the LLM judge behind a judge-scored number (``gpt-4-turbo`` for
+  MM-Vet); a run whose ``protocol.judge.model`` is another model, or records none, gets a note.
 
 A run's task matches a row when its name is ``evalkit_task`` (and its ``protocol.dataset.split``
 is ``evalkit_split``) or ``<evalkit_task>_<evalkit_split>`` (``refcoco_val``). A run's model
@@ -24,7 +26,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from evalkit.errors import UsageError
 from evalkit.report.leaderboard import CIOptions, Leaderboard, group_ci, metric_ci
@@ -53,6 +55,7 @@ class PaperRow:
     evalkit_split: str
     evalkit_metric: str
     evalkit_breakdown: str
+    paper_judge: str = ""
 
 
 @dataclass
@@ -130,6 +133,7 @@ def load_paper(name_or_path: str) -> list[PaperRow]:
                     evalkit_split=r.get("evalkit_split") or "",
                     evalkit_metric=r.get("evalkit_metric") or "",
                     evalkit_breakdown=r.get("evalkit_breakdown") or "",
+                    paper_judge=(r.get("paper_judge") or "").strip(),
                 )
             )
     return rows
@@ -150,6 +154,22 @@ def parse_model_pairs(values: Sequence[str]) -> dict[str, str]:
             raise UsageError(f"--paper-model {raw!r}: expected OURS=PAPER_MODEL")
         out[ours.strip()] = paper.strip()
     return out
+
+
+def judge_note(protocol: Mapping[str, Any], paper_judge: str) -> str | None:
+    """A note when a judge-scored number was judged differently from the paper (None: same judge
+    or the paper names none). A dated snapshot of the paper's judge (``gpt-4-turbo-2024-04-09``)
+    counts as the same judge."""
+    if not paper_judge:
+        return None
+    judge = protocol.get("judge") if isinstance(protocol, Mapping) else None
+    ours = str(judge.get("model") or "") if isinstance(judge, Mapping) else ""
+    if not ours:
+        return f"judge not recorded; paper's judge {paper_judge}"
+    a, b = ours.lower(), paper_judge.lower()
+    if a == b or (a.startswith(b + "-") and a[len(b) + 1 : len(b) + 2].isdigit()):
+        return None
+    return f"judge differs: ours {ours}, paper {paper_judge}"
 
 
 def _model_matches(ours: str, pretrained: str, row: PaperRow, pairs: Mapping[str, str]) -> bool:
@@ -196,6 +216,9 @@ def compare_with_paper(
             candidates = [(r, s) for r, s in candidates if s]
         for row, same_split in candidates:
             notes = []
+            judged = judge_note(result.protocol, row.paper_judge)
+            if judged:
+                notes.append(judged)
             if not same_split:
                 notes.append(f"split differs: ours {our_split}, paper {row.split}")
             elif our_split is None:

@@ -21,9 +21,11 @@ KNOWN_TASKS = {
     "videomme_subs", "mvbench", "touchstone", "touchstone_cn",
     "perceptiontest_test_mc", "egoschema", "aitz",
     "mmmu_val", "mathvista_testmini", "mathvision", "ocrbench", "vcr_en_easy", "vcr_zh_easy",
+    "mme", "mmbench_en", "mmbench_cn", "mmbench_v11", "mmt_bench", "mmstar", "mmvet", "hallusionbench",
 }  # fmt: skip
 #: rows cited from the Qwen2-VL paper/README that shared/paper_numbers.csv does not hold (issue 16)
-CITED_EXTRA = {"PerceptionTest", "EgoSchema", "AITZ"}
+CITED_EXTRA = {"PerceptionTest", "EgoSchema", "AITZ", "MME", "MMBench-EN", "MMBench-CN", "MMBench-V1.1", "MMT-Bench",
+               "MMStar", "MMVet", "HallusionBench"}  # fmt: skip
 #: rows cited from the Qwen2-VL README's image-benchmark table only (issue 15)
 README_EXTRA = {"MathVision", "VCR-en-easy", "VCR-zh-easy"}
 

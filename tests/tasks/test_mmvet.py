@@ -162,3 +162,36 @@ def test_cli_end_to_end_on_tiny_model_and_regrade(data, tmp_path, tiny_model_dir
                    f"output_dir={tmp_path / 'nojudge'}", "runner.progress=false")  # fmt: skip
     lines = [x for x in proc.stderr.strip().splitlines() if x.strip()]
     assert proc.returncode != 0 and len(lines) == 1 and "needs an LLM judge" in lines[0]
+
+
+def test_report_paper_flags_a_judge_other_than_the_papers(data, tmp_path):
+    from evalkit.report.leaderboard import CIOptions, build_leaderboard
+    from evalkit.report.loading import load_runs
+    from evalkit.report.paper import compare_with_paper, judge_note, load_paper
+
+    assert (
+        judge_note({"judge": {"model": "gpt-4-turbo-2024-04-09"}}, "gpt-4-turbo") is None
+    )  # a dated snapshot
+    assert (
+        judge_note({"judge": {"model": "gpt-4"}}, "gpt-4-turbo")
+        == "judge differs: ours gpt-4, paper gpt-4-turbo"
+    )
+    assert judge_note({}, "gpt-4-turbo") == "judge not recorded; paper's judge gpt-4-turbo"
+    assert judge_note({"judge": {"model": "x"}}, "") is None  # the paper names no judge
+
+    answers = {f"v1_{i}": "right" for i in range(5)}
+    pairs = {"tiny": "Qwen2-VL-7B-Instruct"}
+    off = CIOptions(enabled=False)
+    with FakeChatServer(models=None, reply_fn=_grade_reply) as server:
+        _fake_run(tmp_path / "local", data, answers, "judge=local", f"judge.base_url={server.url}")
+        _fake_run(tmp_path / "turbo", data, answers, "judge=local", f"judge.base_url={server.url}",
+                  "judge.model=gpt-4-turbo-2024-04-09")  # fmt: skip
+    for run, note in (("local", "judge differs: ours judge, paper gpt-4-turbo"), ("turbo", "")):
+        board = build_leaderboard(load_runs([str(tmp_path / run / "out")]), ci=off)
+        (comp,) = [c for c in compare_with_paper(board, load_paper("qwen2-vl"), off, model_pairs=pairs)
+                   if c.task == "mmvet"]  # fmt: skip
+        assert comp.paper == 62.0 and comp.ours == pytest.approx(100.0) and comp.note == note
+    proc = run_cli("report", str(tmp_path / "local" / "out"), "--paper", "qwen2-vl", "--paper-model",
+                   "tiny=Qwen2-VL-7B-Instruct", "--no-ci")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "judge differs: ours judge, paper gpt-4-turbo" in proc.stdout
