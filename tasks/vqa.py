@@ -31,17 +31,31 @@ from typing import Any, ClassVar
 
 from evalkit.errors import InputError, UsageError
 from evalkit.media.image import load_image
-from evalkit.metrics import anls, exact_match, mtvqa_match, relaxed_accuracy, vqa_accuracy
+from evalkit.metrics import (
+    anls,
+    exact_match,
+    mtvqa_match,
+    relaxed_accuracy,
+    relaxed_accuracy_qwen_vl,
+    textvqa_accuracy,
+    vqa_accuracy,
+)
 from evalkit.tasks.base import MetricSpec, TaskResult
-from evalkit.tasks.image_qa import ImageQATask
+from evalkit.tasks.image_qa import ImageQATask, anls_description, anls_settings, strip_answer
 from evalkit.types import ImagePart, Record, Request, Sample, user_message
 
 #: scorer name -> (function(prediction, gold answers) -> float, description recorded in results)
 SCORERS: dict[str, tuple[Callable[[str, list[str]], float], str]] = {
     "vqa_accuracy": (
         vqa_accuracy,
-        "VQA accuracy (official VQA eval: answer normalisation unless all gold answers are identical; "
-        "mean over the leave-one-out subsets of min(1, matches/3))",
+        "VQA accuracy (official VQA eval vqaEval.py: answer normalisation unless all gold answers are "
+        "identical; mean over the leave-one-out subsets of min(1, matches/3))",
+    ),
+    "textvqa_accuracy": (
+        textvqa_accuracy,
+        "TextVQA accuracy (the TextVQA authors' evaluator, mmf TextVQAAccuracyEvaluator; lmms-eval the "
+        "same): lower-case, ',' and '?' deleted, then the VQA normalisation of every answer (always); "
+        "mean over the leave-one-out subsets of min(1, matches/3)",
     ),
     "exact_match": (
         exact_match,
@@ -53,9 +67,14 @@ SCORERS: dict[str, tuple[Callable[[str, list[str]], float], str]] = {
         "ChartQA relaxed accuracy: numbers within 5% of the target (relative to the target, "
         "'%' means /100), otherwise case-insensitive exact match; max over gold answers",
     ),
+    "relaxed_accuracy_qwen_vl": (
+        relaxed_accuracy_qwen_vl,
+        "ChartQA relaxed accuracy as Qwen-VL's evaluate_vqa.py calls it (arguments swapped): numbers "
+        "within 5% relative to the *prediction*, gold answers not stripped; max over gold answers",
+    ),
     "anls": (
         anls,
-        "anls(threshold=0.5), official normalisation (lower, strip, collapse spaces)",
+        anls_description(0.5, "rrc"),
     ),
     "mtvqa_match": (
         mtvqa_match,
@@ -114,6 +133,10 @@ class PromptedImageQATask(ImageQATask):
     extra_columns: ClassVar[Sequence[str]] = ()
     #: key of :data:`SCORERS`; the per-sample score is stored under this name
     scorer: ClassVar[str] = "exact_match"
+    #: scorer variants selectable with ``task.metric.variant=<name>`` (name -> key of
+    #: :data:`SCORERS`; the first is the default); empty: the task has only :attr:`scorer`. The score
+    #: keeps the name :attr:`scorer` whichever variant computes it.
+    metric_variants: ClassVar[Mapping[str, str]] = {}
     #: splits whose answers are not public: a submission file is written instead of scores
     hidden_answer_splits: ClassVar[frozenset[str]] = frozenset()
     #: key of the sample id in the official submission file (None: no submission format)
@@ -130,6 +153,28 @@ class PromptedImageQATask(ImageQATask):
         if overrides:
             self.config = deep_merge(self.config, overrides)
         self._check_template()
+        self.metric_variant = self._metric_variant()
+
+    def _metric_variant(self) -> str | None:
+        """The selected ``metric.variant`` (None when the task has no variants)."""
+        chosen = (self.config.get("metric") or {}).get("variant")
+        if not self.metric_variants:
+            if chosen is not None:
+                raise UsageError(f"task {self.name} has no metric variants (got metric.variant={chosen!r})")
+            return None
+        chosen = str(chosen) if chosen is not None else next(iter(self.metric_variants))
+        if chosen not in self.metric_variants:
+            raise UsageError(
+                f"task {self.name}: unknown metric.variant {chosen!r}; available: {', '.join(self.metric_variants)}"
+            )
+        return chosen
+
+    @property
+    def active_scorer(self) -> str:
+        """The key of :data:`SCORERS` that scores this run (the variant's, else :attr:`scorer`)."""
+        if self.metric_variant is None:
+            return self.scorer
+        return self.metric_variants[self.metric_variant]
 
     # ----------------------------------------------------------------- config
     def _check_template(self) -> None:
@@ -243,15 +288,14 @@ class PromptedImageQATask(ImageQATask):
             answers = self.check_target(sample)
         except InputError as exc:
             raise ValueError(str(exc)) from None
-        fn, _ = SCORERS[self.scorer]
+        fn, _ = SCORERS[self.active_scorer]
         return {self.scorer: float(fn(prediction, answers))}
 
     def submission_entry(self, record: Record) -> dict[str, Any]:
         """One entry of the official submission file (``{<id key>: id, "answer": text}``)."""
         assert self.submission_id_key is not None
         sid: Any = int(record.id) if record.id.isdigit() else record.id
-        answer = record.prediction if record.error is None and isinstance(record.prediction, str) else ""
-        answer = answer.replace("\n", " ").replace("\t", " ").strip()
+        answer = strip_answer(record.prediction) if record.error is None else ""
         return {self.submission_id_key: sid, "answer": answer}
 
     def write_submission(self, records: Sequence[Record], path: Path) -> Path | None:
@@ -276,7 +320,8 @@ class PromptedImageQATask(ImageQATask):
     def protocol(self) -> dict[str, Any]:
         """Adds the metric definition and the preset's overrides to the recorded protocol."""
         out = super().protocol()
-        out["metric"] = SCORERS[self.scorer][1]
+        out["metric"] = SCORERS[self.active_scorer][1]
+        out["metric_variant"] = self.metric_variant
         out["preset_overrides"] = self.applied_overrides or None
         out["answers_hidden"] = not self.has_targets
         return out
@@ -284,14 +329,16 @@ class PromptedImageQATask(ImageQATask):
 
 # --------------------------------------------------------------------------- VQA accuracy tasks
 class VQAv2Task(PromptedImageQATask):
-    """VQAv2 (``lmms-lab/VQAv2``): ``validation`` scored with VQA accuracy; ``test``/``testdev``
-    write the EvalAI submission ``[{"question_id": int, "answer": str}]``.
+    """VQAv2 (``lmms-lab-encoder/VQAv2``, formerly ``lmms-lab/VQAv2``): ``validation`` scored with
+    VQA accuracy; ``test``/``testdev`` write the EvalAI submission
+    ``[{"question_id": int, "answer": str}]``, padded to every id of
+    ``task.submission.questions`` when given (EvalAI's test-dev phase wants all test2015 ids).
 
     Columns: question_type, multiple_choice_answer, answers (list of {answer, answer_confidence,
     answer_id}), image_id, answer_type, question_id (int), question, image.
     """
 
-    version = "1"
+    version = "2"
     id_column = "question_id"
     answer_column = "answers"
     metadata_columns = ("answer_type",)
@@ -302,6 +349,34 @@ class VQAv2Task(PromptedImageQATask):
     hidden_answer_splits = frozenset({"test", "testdev"})
     submission_id_key = "question_id"
 
+    def __init__(self, config: Mapping[str, Any]):
+        super().__init__(config)
+        self.submission_questions = self._read_submission_questions()
+
+    def _read_submission_questions(self) -> list[int] | None:
+        """The question ids of ``task.submission.questions`` (the official
+        ``v2_OpenEnded_mscoco_test2015_questions.json``), or None when not set."""
+        raw = (self.config.get("submission") or {}).get("questions")
+        if not raw:
+            return None
+        path = Path(str(raw)).expanduser()
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise UsageError(
+                f"task.submission.questions: cannot read {path}: {exc.strerror or exc}"
+            ) from None
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"task.submission.questions: {path} is not valid JSON ({exc.msg})") from None
+        questions = data.get("questions") if isinstance(data, Mapping) else None
+        try:
+            return [int(q["question_id"]) for q in questions]  # type: ignore[union-attr]
+        except (TypeError, KeyError, ValueError):
+            raise UsageError(
+                f"task.submission.questions: {path} is not a VQA questions file "
+                '(expected {"questions": [{"question_id": ..., ...}, ...]})'
+            ) from None
+
     def make_target(self, values: Mapping[str, Any]) -> Any:
         """The 10 human answers as strings (the dataset stores dicts with answer/confidence/id)."""
         answers = values.get(self.answer_column)
@@ -309,15 +384,54 @@ class VQAv2Task(PromptedImageQATask):
             return answers
         return [a.get("answer") if isinstance(a, Mapping) else a for a in answers]
 
+    def write_submission(self, records: Sequence[Record], path: Path) -> Path | None:
+        """The EvalAI submission; with ``task.submission.questions`` it lists every question id of
+        that file (in its order), answering ``""`` for the ones this run did not answer (EvalAI's
+        test-dev phase expects answers for all test2015 ids)."""
+        if self.submission_questions is None:
+            return super().write_submission(records, path)
+        answered = {e["question_id"]: e for e in (self.submission_entry(r) for r in records)}
+        entries = [answered.pop(q, {"question_id": q, "answer": ""}) for q in self.submission_questions]
+        entries += list(answered.values())  # ids missing from the questions file are kept
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(entries, ensure_ascii=False, indent=1))
+        return path
+
+    def aggregate(self, records: Sequence[Record]) -> TaskResult:
+        """Notes on the submission file: padded to the questions file, or why EvalAI may reject it."""
+        result = super().aggregate(records)
+        if self.has_targets:
+            return result
+        if self.submission_questions is not None:
+            known = set(self.submission_questions)
+            extra = sum(1 for r in records if (int(r.id) if r.id.isdigit() else r.id) not in known)
+            result.notes["submission"] = (
+                f"padded to the {len(known)} question ids of task.submission.questions "
+                f"({len(records)} answered here, the rest answer ''"
+                + (f"; {extra} answered id(s) are not in that file" if extra else "")
+                + ")"
+            )
+        elif self.split == "testdev":
+            result.notes["submission"] = (
+                "only the test-dev questions are in the submission file; EvalAI expects answers for all "
+                "test2015 question ids: pass task.submission.questions=<v2_OpenEnded_mscoco_test2015_questions.json> "
+                "to pad it"
+            )
+        return result
+
 
 class TextVQATask(PromptedImageQATask):
-    """TextVQA (``lmms-lab/textvqa``): ``validation`` scored with VQA accuracy over the 10 answers;
-    ``test`` writes ``[{"question_id": int, "answer": str}]``."""
+    """TextVQA (``lmms-lab-encoder/textvqa``, formerly ``lmms-lab/textvqa``): ``validation`` scored
+    over the 10 answers with the TextVQA authors' rule (``metric.variant=mmf``, default: mmf's
+    ``TextVQAAccuracyEvaluator``, as lmms-eval) or vqaEval.py's (``metric.variant=vqaeval``, which
+    skips normalisation when all 10 answers are identical); the score is named ``vqa_accuracy``
+    either way. ``test`` writes ``[{"question_id": int, "answer": str}]``."""
 
-    version = "1"
+    version = "2"
     id_column = "question_id"
     answer_column = "answers"
     scorer = "vqa_accuracy"
+    metric_variants = {"mmf": "textvqa_accuracy", "vqaeval": "vqa_accuracy"}
     metrics = {"vqa_accuracy": MetricSpec(score="vqa_accuracy")}
     main_metric = "vqa_accuracy"
     hidden_answer_splits = frozenset({"test"})
@@ -424,6 +538,9 @@ class ChartQATask(PromptedImageQATask):
     extra_columns = ("type",)
     breakdown_keys = ("subset",)
     scorer = "relaxed_accuracy"
+    #: ``default``: the ChartQA/pix2struct definition (tolerance relative to the target);
+    #: ``qwen_vl``: Qwen-VL's evaluate_vqa.py, which swaps the arguments (relative to the prediction)
+    metric_variants = {"default": "relaxed_accuracy", "qwen_vl": "relaxed_accuracy_qwen_vl"}
     metrics = {
         "relaxed_accuracy": MetricSpec(score="relaxed_accuracy"),
         "relaxed_accuracy_human": MetricSpec(score="relaxed_accuracy", where={"subset": "human"}),
@@ -565,10 +682,12 @@ class AI2DTask(PromptedImageQATask):
 
 # --------------------------------------------------------------------------- ANLS
 class InfoVQATask(PromptedImageQATask):
-    """InfographicVQA (``lmms-lab/DocVQA`` config ``InfographicVQA``): ``validation`` scored with
-    ANLS (τ = 0.5); ``test`` writes ``[{"questionId": int, "answer": str}]``."""
+    """InfographicVQA (``lmms-lab-encoder/DocVQA``, formerly ``lmms-lab/DocVQA``, config
+    ``InfographicVQA``): ``validation`` scored with ANLS (τ = 0.5; ``metric.variant=rrc``, default,
+    the leaderboard's script, or ``paper``, the PyPI ``anls`` package); ``test`` writes
+    ``[{"questionId": int, "answer": str}]`` with stripped answers."""
 
-    version = "1"
+    version = "2"
     id_column = "questionId"
     answer_column = "answers"
     metadata_columns = ("answer_type",)
@@ -579,18 +698,26 @@ class InfoVQATask(PromptedImageQATask):
     hidden_answer_splits = frozenset({"test"})
     submission_id_key = "questionId"
 
+    def _metric_variant(self) -> str | None:
+        """ANLS variants are validated by :func:`anls_settings` (``rrc`` / ``paper``)."""
+        self.threshold, variant = anls_settings(self.config, self.name)
+        return variant
+
+    @property
+    def active_scorer(self) -> str:
+        """Always ``anls`` (the variant is an argument of :func:`anls`)."""
+        return "anls"
+
     def score(self, sample: Sample, prediction: str) -> dict[str, float]:
-        """ANLS with the configured threshold (official 0.5)."""
+        """ANLS with the configured threshold (official 0.5) and variant (default ``rrc``)."""
         try:
             answers = self.check_target(sample)
         except InputError as exc:
             raise ValueError(str(exc)) from None
-        threshold = float((self.config.get("metric") or {}).get("threshold", 0.5))
-        return {"anls": anls(prediction, answers, threshold=threshold)}
+        return {"anls": anls(prediction, answers, self.threshold, str(self.metric_variant))}
 
     def protocol(self) -> dict[str, Any]:
-        """Records the ANLS threshold actually used."""
+        """Records the ANLS threshold and variant actually used."""
         out = super().protocol()
-        threshold = float((self.config.get("metric") or {}).get("threshold", 0.5))
-        out["metric"] = f"anls(threshold={threshold}), official normalisation (lower, strip, collapse spaces)"
+        out["metric"] = anls_description(self.threshold, str(self.metric_variant))
         return out

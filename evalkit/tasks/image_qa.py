@@ -7,13 +7,58 @@ corrupt image becomes one sample's error record instead of a crash.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from evalkit.errors import InputError
+from evalkit.errors import InputError, UsageError
 from evalkit.media.image import load_image
 from evalkit.tasks.base import Task
 from evalkit.types import ImagePart, Request, Sample, as_str_list, user_message
+
+#: ANLS variants (``task.metric.variant=``) -> what each one is, recorded in the protocol
+ANLS_VARIANT_SOURCES: dict[str, str] = {
+    "rrc": (
+        "the DocVQA/InfographicVQA leaderboard's evaluation script (RRC / docvqa.org "
+        "infographicsvqa_eval.py; also Qwen-VL eval_mm, lmms-eval, VLMEvalKit): NL = "
+        "Levenshtein(normalised) / max upper-cased length of the raw strings; 1 - NL kept when >= tau"
+    ),
+    "paper": (
+        "the paper's definition as in the PyPI 'anls' package: NL = Levenshtein / max upper-cased "
+        "length of the normalised strings; 1 - NL kept when NL < tau"
+    ),
+}
+
+
+def anls_settings(config: Mapping[str, Any], task_name: str) -> tuple[float, str]:
+    """``(threshold, variant)`` of an ANLS task from ``config["metric"]`` (defaults 0.5, ``rrc``);
+    a :class:`UsageError` for an unknown variant or a threshold that is not a number."""
+    metric = config.get("metric") or {}
+    variant = str(metric.get("variant") or "rrc")
+    if variant not in ANLS_VARIANT_SOURCES:
+        raise UsageError(
+            f"task {task_name}: unknown metric.variant {variant!r}; available: {', '.join(ANLS_VARIANT_SOURCES)}"
+        )
+    try:
+        threshold = float(metric.get("threshold", 0.5))
+    except (TypeError, ValueError):
+        raise UsageError(f"task {task_name}: metric.threshold must be a number") from None
+    return threshold, variant
+
+
+def anls_description(threshold: float, variant: str) -> str:
+    """The ANLS definition recorded in results (``protocol.metric``)."""
+    return (
+        f"anls(threshold={threshold}, variant={variant!r}), normalisation lower/strip/collapse spaces; "
+        f"{variant} = {ANLS_VARIANT_SOURCES[variant]}"
+    )
+
+
+def strip_answer(prediction: Any) -> str:
+    """A model answer as a submission file holds it: text with newlines/tabs as spaces, stripped
+    (as the Qwen-VL scripts strip the decoded answer); non-text -> ``""``."""
+    if not isinstance(prediction, str):
+        return ""
+    return prediction.replace("\n", " ").replace("\t", " ").strip()
 
 
 class ImageQATask(Task):
