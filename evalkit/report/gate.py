@@ -354,6 +354,11 @@ def _compare_metric(
     p_value = result.p_value
     if method == "sign":
         p_value = sign_test(b_vals, c_vals).p_value
+        if result.n_clusters is not None and result.n_clusters < b_vals.size:
+            notes.append(
+                f"{task}/{metric}: the sign test treats the {b_vals.size} samples as independent "
+                f"({result.n_clusters} clusters); --method bootstrap resamples the clusters"
+            )
     mde = _mde(b_vals, c_vals, groups, clusters, result, alpha, power, min(n_resamples, 2000), seed)
     if mde > min_effect:
         notes.append(

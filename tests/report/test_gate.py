@@ -251,6 +251,8 @@ def test_gate_resamples_clusters(make_run, capsys):
 
     assert _gate(base, cur) == 0
     assert _row(capsys.readouterr().out, "videomme")["clusters"] == "100"
+    sign = run_gate(resolve_run(base, "b"), resolve_run(cur, "c"), method="sign", n_resamples=500)
+    assert any("sign test treats the 300 samples as independent (100 clusters)" in n for n in sign.notes)
 
 
 def test_gate_cluster_key_notes(make_run):
