@@ -13,9 +13,9 @@ folder when one pages there or opens such a sample (still no network).
 
 Status of a sample: *error* when it errored, *unscored* when it has no score behind the column's
 metric (``aggregation[metric].score``); otherwise *correct* / *incorrect* only where the task
-defines correctness: its per-sample score is 0 or 1 (accuracy, exact match, Acc@IoU≥0.5...),
-correct meaning 1. Continuous scores (ANLS, VQA accuracy, per-image CIDEr) have no such rule and
-the status is *scored*. The URL hash selects the view, e.g.
+defines correctness: its per-sample score is a 0/1 score (accuracy, exact match, Acc@IoU≥0.5...),
+correct meaning 1. Graded scores (ANLS, VQA accuracy, IoU, per-image CIDEr, judge scores) have no
+such rule and the status is *scored*. The URL hash selects the view, e.g.
 ``report.html#task=docvqa&model=qwen2-vl-7b&filter=incorrect&q=invoice&sort=docvqa:asc&page=3``,
 ``#task=docvqa&model=m&sample=ID`` (one sample) or ``#task=docvqa&compare=A,B`` (two models on
 the same samples, where they disagree).
@@ -40,6 +40,7 @@ from evalkit.report.paper import Comparison
 #: samples per page of the sample browser (and per page file)
 PAGE_SIZE = 100
 MAX_THUMBNAIL_BYTES = 512 * 1024
+_GRADED_WORDS = ("anls", "vqa_accuracy", "iou", "cider", "bleu", "rouge", "meteor", "spice", "similarity")
 _STATUS_CODES = {"correct": "c", "incorrect": "i", "error": "e", "unscored": "u", "scored": "s"}
 _MIME = {
     ".jpg": "image/jpeg",
@@ -67,11 +68,18 @@ def sample_status(score: float | None, errored: bool, correct_at: float | None =
     return "correct" if score >= correct_at else "incorrect"
 
 
+def is_graded_score(score_name: str) -> bool:
+    """Scores that grade an answer rather than call it right or wrong (ANLS, VQA accuracy, IoU,
+    CIDEr and other caption metrics, judge scores), whatever values one run happens to give."""
+    name = score_name.lower()
+    return name == "score" or name.endswith("_score") or any(word in name for word in _GRADED_WORDS)
+
+
 def correctness_rule(records: Sequence[SampleRecord], score_name: str | None) -> dict[str, Any] | None:
-    """Where the task defines a sample as right or wrong: its per-sample score takes only the
-    values 0 and 1 (accuracy, exact match, Acc@IoU≥0.5...). Then ``{"threshold": 1.0, "text":
-    ...}``; ``None`` for continuous scores (ANLS, VQA accuracy, CIDEr) or no score."""
-    if not score_name:
+    """Where the task defines a sample as right or wrong: a 0/1 per-sample score (accuracy, exact
+    match, relaxed accuracy, Acc@IoU≥0.5...), i.e. not a graded one (:func:`is_graded_score`) and
+    taking only the values 0 and 1. Then ``{"threshold": 1.0, "text": ...}``; else ``None``."""
+    if not score_name or is_graded_score(score_name):
         return None
     values = {float(v) for s in records if not s.errored and (v := s.scores.get(score_name)) is not None}
     if not values or not values <= {0.0, 1.0}:

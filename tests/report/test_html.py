@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from evalkit.report.cli import report_main
-from evalkit.report.html import correctness_rule, sample_status
+from evalkit.report.html import correctness_rule, is_graded_score, sample_status
 
 SCORES = [1.0, 0.8, 0.3, 0.0, None, 0.5]  # ANLS: continuous, so no correct/incorrect; one error
 DOC_STATUS = {"scored": {"0", "1", "2", "3", "5"}, "error": {"4"}}
@@ -148,6 +148,17 @@ def test_correct_only_where_the_task_defines_it(make_run, mk_sample):
     rule = correctness_rule(read_samples(run / "samples" / "binary.jsonl"), "accuracy")
     assert rule == {"threshold": 1.0, "text": "correct = accuracy is 1 (the task scores each sample 0 or 1)"}
     assert correctness_rule(read_samples(run / "samples" / "vqa.jsonl"), "vqa_accuracy") is None
+    # a graded score is never called right or wrong, even when this run's values are all 0 or 1
+    anls = make_run(
+        "anls", {"docvqa": {"samples": [mk_sample(i, float(i % 2), name="anls") for i in range(4)]}}
+    )
+    assert correctness_rule(read_samples(anls / "samples" / "docvqa.jsonl"), "anls") is None
+    assert [is_graded_score(n) for n in ("anls", "vqa_accuracy", "iou", "cider", "score", "judge_score")] == [
+        True
+    ] * 6
+    assert [is_graded_score(n) for n in ("accuracy", "exact_match", "relaxed_accuracy", "acc@0.5")] == [
+        False
+    ] * 4
     assert correctness_rule(read_samples(run / "samples" / "binary.jsonl"), None) is None
 
 
