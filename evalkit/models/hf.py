@@ -96,9 +96,9 @@ def resolve_pretrained(
         info["resolved_revision"] = Path(snap).name
         info["weights_hash"] = folder_fingerprint(Path(snap))
     except Exception:  # not cached yet: the hub revision will be recorded after download
-        if unavailable is not None:
-            raise UsageError(model_not_cached_message(pretrained, unavailable, revision)) from None
         info["weights_hash"] = None
+        if unavailable is not None:  # raised by CheckpointModel.loadable_path (re-scoring needs no weights)
+            info["not_cached"] = model_not_cached_message(pretrained, unavailable, revision)
     return pretrained, info
 
 
@@ -180,6 +180,18 @@ class CheckpointModel(Model):
             self._resolved = resolve_pretrained(self.pretrained, self.cache_dir, self.config.get("revision"))
         return self._resolved
 
+    def loadable_path(self) -> str:
+        """The path or hub id to load from.
+
+        Raises:
+            UsageError: a hub model that is not in the local cache while the hub is unreachable
+                (or ``HF_HUB_OFFLINE`` is set): one line saying how to get it.
+        """
+        path, info = self._resolve()
+        if info.get("not_cached"):
+            raise UsageError(str(info["not_cached"]))
+        return path
+
     def checkpoint_identity(self, backend: str, dtype: str) -> dict[str, Any]:
         """Checkpoint (revision, weights hash), dtype, pixel budget, template override and video
         settings: everything but the backend-specific engine facts. No weights are loaded."""
@@ -227,8 +239,14 @@ class CheckpointModel(Model):
         """The request through the chat template (or :func:`plain_prompt` for ``plain``)."""
         if self.plain_template:
             return plain_prompt(request)
+        # a trailing assistant message is a pre-filled answer start (MVBench's "Best option:("):
+        # the model continues it instead of opening a new turn
+        prefill = bool(request.messages) and request.messages[-1].role == "assistant"
         return self.processor.apply_chat_template(
-            _hf_messages(request), tokenize=False, add_generation_prompt=True
+            _hf_messages(request),
+            tokenize=False,
+            add_generation_prompt=not prefill,
+            continue_final_message=prefill,
         )
 
 
@@ -273,7 +291,7 @@ class HFModel(CheckpointModel):
             from transformers import AutoModelForImageTextToText
         except ImportError as exc:  # pragma: no cover - torch/transformers are hard dependencies
             raise MissingDependencyError(f"the hf backend needs torch and transformers: {exc}") from exc
-        path, _ = self._resolve()
+        path = self.loadable_path()
         seed = int(self.config.get("seed") or 0)
         torch.manual_seed(seed)
         trust = bool(self.config.get("trust_remote_code", False))

@@ -142,7 +142,7 @@ class VLLMModel(CheckpointModel):
     def _load_processor(self) -> None:
         if self.processor is not None:
             return
-        path, _ = self._resolve()
+        path = self.loadable_path()
         processor = load_processor(
             self.pretrained,
             path,
@@ -164,7 +164,7 @@ class VLLMModel(CheckpointModel):
                 f"install it with: {INSTALL_HINT} — or use the transformers backend (model.backend=hf)"
             ) from exc
         self._load_processor()
-        path, _ = self._resolve()
+        path = self.loadable_path()
         self.llm = vllm.LLM(**self.engine_kwargs(path))
         self._sampling_cls = vllm.SamplingParams
         self.loaded = True

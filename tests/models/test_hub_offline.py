@@ -119,3 +119,16 @@ def test_unreachable_hub_dataset_fails_fast_with_one_line(tmp_path: Path) -> Non
     assert "cannot be reached" in msg and "task.dataset.path=<folder>" in msg
     assert "--repo-type dataset" in msg
     assert "Traceback" not in proc.stderr
+
+
+def test_identity_works_offline_and_load_says_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Re-scoring a run needs the model's identity, never its weights: only loading fails."""
+    from evalkit.errors import UsageError
+    from evalkit.models.hf import HFModel
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    m = HFModel({"backend": "hf", "pretrained": "evalkit-tests/never-cached", "device": "cpu"})
+    ident = m.identity()
+    assert ident["weights_hash"] is None and ident["pretrained"] == "evalkit-tests/never-cached"
+    with pytest.raises(UsageError, match=r"not in the local cache and HF_HUB_OFFLINE=1 is set"):
+        m.load()
