@@ -15,6 +15,9 @@ Shared plumbing (:class:`VideoQATask`):
 * Each record stores ``video`` (sampled frame indices, timestamps, clip, frame size, fallback
   notes) and ``extracted`` (the option letter found by :func:`evalkit.metrics.extract_choice`,
   ``None`` = unparsed, counted in ``counts.unparsed``).
+* ``answer_prefill`` (MVBench's official ``Best option:(``): the assistant turn is pre-filled with
+  it (a trailing assistant message the backend continues) and the letter is extracted from
+  ``answer_prefill_return + prediction`` (``"("``, as the official evaluation re-attaches it).
 
 Data layouts: see ``docs/tasks-video.md``.
 """
@@ -41,7 +44,7 @@ from evalkit.media.video import (
 )
 from evalkit.metrics import extract_choice
 from evalkit.metrics.choice import EXTRACTOR_VERSION
-from evalkit.tasks.base import MetricSpec, Task
+from evalkit.tasks.base import MetricSpec, Task, TaskResult
 from evalkit.types import Message, Record, Request, Sample, TextPart, VideoPart, user_message
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -124,7 +127,7 @@ def select_subtitles(cues: Sequence[SubtitleCue], timestamps: Sequence[float]) -
 class VideoQATask(ChoiceFallback, Task):
     """Shared plumbing of video multiple-choice tasks (frame sampling, prompt, letter extraction)."""
 
-    version = "1"
+    version = "2"
     metrics: Mapping[str, MetricSpec] = {"accuracy": MetricSpec(score="accuracy")}
     main_metric = "accuracy"
     paper_scale = 100.0
@@ -207,6 +210,18 @@ class VideoQATask(ChoiceFallback, Task):
         text = self.config.get("system_prompt")
         return str(text) if text else None
 
+    def answer_prefill(self) -> str | None:
+        """Optional start of the assistant's answer (``config["answer_prefill"]``)."""
+        text = self.config.get("answer_prefill")
+        return str(text) if text else None
+
+    def answer_text(self, prediction: str) -> str:
+        """The text the letter is read from: ``answer_prefill_return + prediction`` when the answer
+        was pre-filled (MVBench: ``"(" + "A) ..."``), else the prediction."""
+        if self.answer_prefill() is None:
+            return prediction
+        return str(self.config.get("answer_prefill_return") or "") + prediction
+
     def make_request(self, sample: Sample, video: SampledVideo, prompt: str) -> Request:
         """One user turn: the video (frames + timestamps), then the prompt; logs the sampled frames."""
         self._video_log[sample.id] = video.record()
@@ -216,6 +231,9 @@ class VideoQATask(ChoiceFallback, Task):
         if system:
             messages.append(Message("system", (TextPart(system),)))
         messages.append(user_message(part, prompt))
+        prefill = self.answer_prefill()
+        if prefill:
+            messages.append(Message("assistant", (TextPart(prefill),)))
         return Request(sample.id, tuple(messages), self.generation(), task=self.name)
 
     # ----------------------------------------------------------------- scoring
@@ -234,7 +252,7 @@ class VideoQATask(ChoiceFallback, Task):
     def extract(self, sample: Sample, prediction: str) -> str | None:
         """The option letter chosen by ``prediction`` (None = unparsed or ambiguous)."""
         options = self.options(sample)
-        return extract_choice(prediction, list(options), options=options or None)
+        return extract_choice(self.answer_text(prediction), list(options), options=options or None)
 
     def score(self, sample: Sample, prediction: str) -> dict[str, float]:
         """1.0 when the extracted letter is the gold letter, else 0.0 (unparsed counts as wrong)."""
@@ -266,6 +284,10 @@ class VideoQATask(ChoiceFallback, Task):
         out["video_sampling"] = self.sampling.to_dict()
         out["video_backend"] = str(self.config.get("video_backend") or "auto")
         out["system_prompt"] = self.system_prompt()
+        out["answer_prefill"] = self.answer_prefill()
+        out["answer_prefill_return"] = (
+            self.config.get("answer_prefill_return") if self.answer_prefill() else None
+        )
         out["extractor_version"] = EXTRACTOR_VERSION
         out["metric"] = (
             "accuracy: extract_choice(prediction) == gold letter; unextractable = wrong (counted as unparsed)"
@@ -277,7 +299,9 @@ class VideoQATask(ChoiceFallback, Task):
 
 
 class VideoMMETask(VideoQATask):
-    """Video-MME (``lmms-lab/Video-MME``, split ``test``), without or with subtitles.
+    """Video-MME (``lmms-eval/Video-MME``, formerly ``lmms-lab/Video-MME``, split ``test``), without
+    or with subtitles. ``accuracy`` counts unparsed answers as wrong (default); ``accuracy_answered``
+    divides by the answered questions only, as the official Video-MME script does.
 
     Columns: ``video_id``, ``duration`` (short/medium/long), ``domain``, ``sub_category``, ``url``,
     ``videoID`` (YouTube id; the video file is ``<video_root>/<videoID>.mp4``), ``question_id``,
@@ -286,9 +310,24 @@ class VideoMMETask(VideoQATask):
     frame times are inserted in the prompt (``{subtitles}``).
     """
 
+    metrics = {
+        # unparsed answers count as wrong (the default, comparable across harnesses)
+        "accuracy": MetricSpec(score="accuracy"),
+        # the official Video-MME script: accuracy over the answers a letter was read from only
+        "accuracy_answered": MetricSpec(score="accuracy_answered"),
+    }
     breakdown_keys = ("duration", "domain", "task_type", "sub_category")
     metadata_columns = ("duration", "domain", "sub_category", "task_type", "videoID", "video_id")
     cluster_key = "videoID"  # 3 questions per video: intervals and the gate resample whole videos
+
+    def aggregate(self, records: Sequence[Record]) -> TaskResult:
+        """Adds ``accuracy_answered`` (per-sample score kept only where a letter was extracted,
+        after any LLM fallback) before the generic aggregate."""
+        for r in records:
+            r.scores.pop("accuracy_answered", None)
+            if r.error is None and "accuracy" in r.scores and r.extra.get("extracted") is not None:
+                r.scores["accuracy_answered"] = r.scores["accuracy"]
+        return super().aggregate(records)
 
     def load(self) -> None:
         """Load the question table and resolve the video (and subtitle) folders."""

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from evalkit.plugins.video_qa import SubtitleCue, parse_srt, select_subtitles
+from PIL import Image
 
 from evalkit.api import compose, evaluate
 from evalkit.media.synthetic import decode_index
@@ -142,6 +143,9 @@ def test_videomme_exact_accuracy_and_unparsed(tmp_path: Path, videomme: dict[str
     t = res["tasks"]["videomme"]
     right = {rows[k]["question_id"] for k in (0, 1, 4)}
     assert t["metrics"]["accuracy"] == pytest.approx(3 / 6)
+    # the official Video-MME script divides by the answered questions only: 3 right of 4 parsed
+    assert t["metrics"]["accuracy_answered"] == pytest.approx(3 / 4)
+    assert t["aggregation"]["accuracy_answered"] == {"kind": "mean", "score": "accuracy_answered"}
     assert t["counts"]["unparsed"] == 2 and t["n_errors"] == len(BAD_KINDS)
     for duration in ("short", "medium", "long"):
         ids = [r["question_id"] for r in rows if r["duration"] == duration]
@@ -176,7 +180,8 @@ def test_mvbench_exact_accuracy(tmp_path: Path, mvbench: dict[str, Any]) -> None
     assert t["metrics"]["accuracy"] != pytest.approx(macro)  # the fixture makes pooled and macro differ
     assert t["counts"]["unparsed"] == 0
     prompt = scored[0]["prompt"]
-    assert "Options:\n(A) " in prompt and prompt.endswith("Only give the best option.")
+    # the official answer prefill follows the question (the scripted backend logs all text parts)
+    assert "Options:\n(A) " in prompt and prompt.endswith("Only give the best option.\nBest option:(")
 
 
 # ------------------------------------------------------------------------------ subtitles
@@ -260,3 +265,50 @@ def test_nframes_wins_over_preset_fps(videomme: dict[str, Any]) -> None:
     assert task.sampling.nframes == 6 and task.sampling.fps is None
     cfg = compose("videomme", "tiny", [f"task.dataset.path={videomme['root']}", "model.video.max_frames=16"])
     assert build_task(cfg["task"]).sampling.max_frames == 16  # the preset's knobs flow into the task
+
+
+# ------------------------------------------------------------------------------ MVBench answer prefill
+
+
+def test_mvbench_prefills_the_answer_and_reads_the_letter_after_it(mvbench: dict[str, Any]) -> None:
+    cfg = compose("mvbench", "tiny", [f"task.dataset.path={mvbench['root']}", MV_TASKS, *SMALL])
+    task = build_task(cfg["task"])
+    task.load()
+    sample = next(s for s in task.samples() if s.id == "object_shuffle-0")
+    request = task.build_request(sample)
+    assert [m.role for m in request.messages] == ["system", "user", "assistant"]
+    assert request.messages[-1].content[0].text == "Best option:("
+    gold = task.gold_letter(sample)
+    other = "A" if gold != "A" else "B"
+    # the continuation of "Best option:(" is read with "(" put back, as the official evaluation does
+    assert task.extract(sample, f"{gold}) {task.options(sample)[gold]}") == gold
+    assert task.extract(sample, f"{other}) or ({gold})") is None  # two options named
+    assert task.score(sample, gold)["accuracy"] == 1.0
+    proto = task.protocol()
+    assert (proto["answer_prefill"], proto["answer_prefill_return"]) == ("Best option:(", "(")
+    assert proto["extractor_version"] == "choice-v2"
+    # lmms-eval's preset: no prefill, no system prompt
+    cfg = compose("mvbench", "tiny", [f"task.dataset.path={mvbench['root']}", MV_TASKS, *SMALL, "task.prompt=lmms_eval",
+                                      "task.system_prompt=null", "task.answer_prefill=null"])  # fmt: skip
+    plain = build_task(cfg["task"])
+    plain.load()
+    request = plain.build_request(sample)
+    assert [m.role for m in request.messages] == ["user"] and plain.protocol()["answer_prefill"] is None
+    assert plain.extract(sample, f"{gold}) x") == gold
+
+
+def test_hf_backend_continues_a_prefilled_answer(tiny_model_dir: Path) -> None:
+    from evalkit.models.base import build_model
+    from evalkit.types import GenerationParams, ImagePart, Message, Request, TextPart, user_message
+
+    cfg = compose("docvqa_mini", "tiny", [f"model.pretrained={tiny_model_dir}", "model.device=cpu"])
+    model = build_model(cfg["model"])
+    image = Image.new("RGB", (28, 28), "white")
+    plain = Request("a", (user_message(ImagePart(image), "Q?"),), GenerationParams(max_new_tokens=2))
+    filled = Request(
+        "b",
+        (user_message(ImagePart(image), "Q?"), Message("assistant", (TextPart("Best option:("),))),
+        GenerationParams(max_new_tokens=2),
+    )
+    a, b = model.render_prompt(plain), model.render_prompt(filled)
+    assert b == a + "Best option:("  # the open assistant turn, continued; no new turn after it
