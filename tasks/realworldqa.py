@@ -1,7 +1,7 @@
 """RealWorldQA: real-world spatial questions, most multiple choice, scored deterministically.
 
-Data: ``lmms-lab/RealWorldQA`` (or ``xai-org/RealworldQA``), split ``test``, 765 rows; columns
-``image``, ``question``, ``answer``. The multiple-choice questions carry their options (``A. ...``)
+Data: ``lmms-lab-encoder/RealWorldQA`` (formerly ``lmms-lab/RealWorldQA``; or ``xai-org/RealworldQA``),
+split ``test``, 765 rows; columns ``image``, ``question``, ``answer``. The multiple-choice questions carry their options (``A. ...``)
 and the answer-format instruction inside the question text, so the prompt is the question as stored.
 
 Scoring (protocols.md):
@@ -52,7 +52,7 @@ def parse_options(question: str) -> dict[str, str]:
 class RealWorldQATask(ChoiceFallback, PromptedImageQATask):
     """RealWorldQA test: accuracy with deterministic, versioned choice extraction."""
 
-    version = "1"
+    version = "2"
     id_column = None
     answer_column = "answer"
     breakdown_keys = ("answer_format",)
