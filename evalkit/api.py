@@ -156,9 +156,11 @@ def run_from_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
     data-parallel ranks by :mod:`evalkit.runner.distributed`.
     """
     from evalkit.config_check import validate_config
+    from evalkit.redact import register_config_secrets
 
     cfg = dict(cfg)
     validate_config(cfg)
+    register_config_secrets(cfg)
     if not cfg.get("output_dir"):
         from evalkit.runner.identity import default_output_dir
 

@@ -2,7 +2,7 @@
 
     evalkit run task=<name> model=<name> [overrides]     evaluate (Hydra; -m for sweeps)
     evalkit list                                        tasks and models, one line each
-    evalkit score task=<name> samples=<file> [...]      re-score a samples file, no model
+    evalkit score <run folder> | task=<name> samples=<file> [...]   re-score, no model
     evalkit report <results dirs or globs> [...]        leaderboards, paper tables, HTML
     evalkit gate --baseline B --current C               CI regression gate (exit 1 on regression)
     evalkit judge task=<name> samples=<file> judge=<name>   re-judge a samples file (LLM judge)
@@ -21,8 +21,10 @@ import re
 import sys
 import traceback
 from collections.abc import Sequence
+from pathlib import Path
 
 from evalkit.errors import EvalkitError, UsageError
+from evalkit.redact import redact_text
 
 USAGE = __doc__.split("\n\n")[1] if __doc__ else ""
 _DEBUG = False
@@ -42,16 +44,33 @@ def _group_choice(args: Sequence[str], group: str) -> list[str]:
 
 
 _SECRET_OVERRIDE = re.compile(r"^[+~]*[\w.]*(api[_-]?key|token|secret|password)\s*=", re.IGNORECASE)
+_SECRET_HEADERS = re.compile(r"(headers|auth|credentials?|cookie)$", re.IGNORECASE)
+_CREDENTIAL_VALUE = re.compile(r"(?i)(authorization|bearer|basic|api[_-]?key|token|cookie|sk-)")
 
 
 def check_no_secrets(args: Sequence[str]) -> None:
     """Refuse credentials on the command line: they would land in shell history and Hydra's dumps."""
+    from evalkit.redact import url_secret_parts
+
     for a in args:
         if _SECRET_OVERRIDE.match(a) and not a.split("=", 1)[0].endswith("_env"):
             key = a.split("=", 1)[0].lstrip("+~")
             raise UsageError(
                 f"{key} must not be given on the command line; put the key in an environment variable and "
                 f"name it with {key.rsplit('.', 1)[0] + '.' if '.' in key else ''}api_key_env=<VARIABLE>"
+            )
+        key, _, value = a.partition("=")
+        key = key.lstrip("+~")
+        if _SECRET_HEADERS.search(key) and _CREDENTIAL_VALUE.search(value):
+            raise UsageError(
+                f"{key} must not carry credentials on the command line; put the key in an environment "
+                "variable and name it with model.api_key_env=<VARIABLE>"
+            )
+        if "://" in value and url_secret_parts(value.strip("'\"")):
+            raise UsageError(
+                f"{key} must not carry credentials (user info or query values) on the command line; "
+                "put the key in an environment variable (model.api_key_env=<VARIABLE>) and pass the URL "
+                "without them"
             )
 
 
@@ -112,9 +131,9 @@ def check_override_keys(args: Sequence[str]) -> None:
     """Refuse a misspelt override key with one line naming the closest valid key.
 
     ``key=v`` must name an existing key. ``+key=v`` may add a new key inside the task, model or judge
-    group (a plugin's own option), unless it is a near-miss of an existing key (a typo); new keys
-    at the top level or under ``runner`` are refused (nothing would read them)."""
-    from evalkit.config_check import closest_key, flat_keys, unknown_key_error
+    group (a plugin's or backend's own option); new keys at the top level or under ``runner`` are
+    refused (nothing would read them)."""
+    from evalkit.config_check import flat_keys, unknown_key_error
 
     overrides = _key_overrides(args)
     if not overrides:
@@ -128,10 +147,51 @@ def check_override_keys(args: Sequence[str]) -> None:
         group = key.split(".", 1)[0]
         adding = "+" in prefix
         if adding and group in ("task", "model", "judge") and (parent in known or parent == group):
-            near = closest_key(key, valid)
-            if near is None or near.rsplit(".", 1)[0] != parent:
-                continue  # a plugin's own new option
+            continue  # `+` adds a plugin's or backend's own option deliberately
         raise unknown_key_error(key, valid)
+
+
+def precheck_values(args: Sequence[str]) -> None:
+    """Compose the run's config once and check its values and its output folder before Hydra
+    starts the job (which creates the folder): a bad value leaves nothing behind."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
+    from omegaconf import OmegaConf
+
+    from evalkit.config_check import validate_config
+
+    with initialize_config_module(config_module="evalkit.configs", version_base=None):
+        cfg = hydra_compose(config_name="config", overrides=list(args))
+    data = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(data, dict)
+    data.pop("hydra", None)
+    validate_config(data)
+    check_output_dir_writable(str(data.get("output_dir") or ""))
+
+
+def check_output_dir_writable(output_dir: str) -> None:
+    """One line when ``output_dir`` cannot be created or written (a file in the way, read-only)."""
+    if not output_dir:
+        return
+    path = Path(output_dir).expanduser()
+    probe = path
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    problem = None
+    if not probe.is_dir():
+        problem = f"{probe} is not a folder"
+    elif not os.access(probe, os.W_OK | os.X_OK):
+        problem = "permission denied"
+    else:
+        try:
+            import tempfile
+
+            with tempfile.TemporaryFile(dir=probe):
+                pass
+        except OSError as exc:
+            problem = exc.strerror or str(exc)
+    if problem:
+        raise UsageError(f"output_dir {path} is not writable ({problem}); choose another output_dir=<folder>")
 
 
 def register_output_dir_resolver() -> None:
@@ -227,9 +287,12 @@ def _hydra_job(cfg) -> None:  # the body of `evalkit run`, called by Hydra per j
     from hydra.core.hydra_config import HydraConfig
 
     from evalkit.api import IncompleteRunError, config_to_dict, run_from_config
+    from evalkit.redact import install_log_redaction, register_config_secrets
 
     multirun = HydraConfig.get().mode.name == "MULTIRUN"
     data = config_to_dict(cfg)
+    register_config_secrets(data)
+    install_log_redaction()
     try:
         job_dir = _job_output_dir(cfg, multirun)
         if job_dir:
@@ -240,7 +303,7 @@ def _hydra_job(cfg) -> None:  # the body of `evalkit run`, called by Hydra per j
             _print_results(exc.results)
         if _DEBUG:
             traceback.print_exc()
-        print(f"evalkit: error: {exc}", file=sys.stderr)
+        print(f"evalkit: error: {redact_text(str(exc))}", file=sys.stderr)
         if multirun:
             _SWEEP_FAILURES.append(str(exc))
             return
@@ -260,6 +323,8 @@ def cmd_run(args: list[str]) -> int:
     register_output_dir_resolver()
     try:
         check_override_keys(args)
+        if not any(a in ("-m", "--multirun") for a in args) and not any(a.startswith("--") for a in args):
+            precheck_values(args)
     except EvalkitError:
         raise
     except Exception as exc:  # Hydra/OmegaConf composition errors: one line
@@ -312,9 +377,14 @@ def cmd_list(args: list[str]) -> int:
 
 def cmd_score(args: list[str]) -> int:
     """``evalkit score task=<name> samples=<file> [format=evalkit|lmms_eval|vlmevalkit] [overrides]``."""
+    from evalkit.api import IncompleteRunError
     from evalkit.runner.rescore import rescore
 
-    results = rescore(args)
+    try:
+        results = rescore(args)
+    except IncompleteRunError as exc:
+        _print_results(exc.results)
+        raise
     _print_results(results)
     return 0
 
@@ -329,7 +399,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("usage:\n" + USAGE)
         return 0
     cmd, rest = args[0], args[1:]
-    from evalkit.redact import redact_text
     from evalkit.runner import results as _results
 
     _results.COMMAND[:] = [redact_text(a) for a in ["evalkit", *args]]
@@ -361,7 +430,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EvalkitError as exc:
         if _DEBUG:
             traceback.print_exc()
-        print(f"evalkit: error: {exc}", file=sys.stderr)
+        print(f"evalkit: error: {redact_text(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print(

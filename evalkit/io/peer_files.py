@@ -2,9 +2,13 @@
 
 * lmms-eval — the per-sample log (``*_samples_<task>.jsonl``, one JSON object per line with
   ``doc_id``, ``doc``, ``target``, ``arguments``, ``resps``, ``filtered_resps``...; also the older
-  ``<task>.json`` with a ``logs`` list): :func:`read_lmms_eval`.
+  ``<task>.json`` with a ``logs`` list): :func:`read_lmms_eval`.  The question a line was asked is
+  ``doc["question"]``; logs that carry no ``doc`` (lmms-eval 0.7.x writes ``input``, the prompt,
+  instead) give the prompt as the question, so the caller's question check still runs (the prompt
+  contains the question) and a shifted ``doc_id`` is caught instead of scored.
 * VLMEvalKit — prediction files (``<model>_<dataset>.xlsx`` / ``.tsv`` / ``.csv`` with ``index``,
-  ``question``, ``prediction`` columns): :func:`read_vlmevalkit`.
+  ``question``, ``prediction`` columns): :func:`read_vlmevalkit`.  An empty ``prediction`` cell is
+  an empty answer (``""``), in every format, as VLMEvalKit itself reads it — not a missing sample.
 
 Each reader returns :class:`ExternalPrediction` objects in file order; matching them to a task's
 samples is the caller's job (:mod:`evalkit.runner.rescore`).
@@ -81,6 +85,8 @@ def _lmms_entry(obj: Any, line: int) -> ExternalPrediction:
         prompt = first if isinstance(first, str) else None
     doc = obj.get("doc") if isinstance(obj.get("doc"), Mapping) else {}
     question = doc.get("question")
+    if not isinstance(question, str) and isinstance(prompt, str):
+        question = prompt  # no doc (lmms-eval 0.7.x): the prompt holds the question text
     try:
         position = int(obj["doc_id"])
     except (TypeError, ValueError):
@@ -242,6 +248,8 @@ def read_vlmevalkit(path: Path) -> list[ExternalPrediction]:
     for n, row in enumerate(rows):
         index = row.get("index")
         pred = row.get("prediction")
+        if pred is None or _is_nan(pred):
+            pred = ""  # an empty cell is an empty answer (as in the .tsv, and in VLMEvalKit)
         if isinstance(pred, int | float) and not isinstance(pred, bool) and not _is_nan(pred):
             pred = str(pred)  # spreadsheets turn "3" into 3
         question = row.get("question")

@@ -109,7 +109,21 @@ def leaderboard_csv(board: Leaderboard) -> str:
             "".join((c.markers if (c := board.cell(m, task)) else []) + board.column_markers.get(task, []))
             for m in board.models
         ]
+    frame.index = [csv_safe(str(m)) for m in frame.index]
+    frame.index.name = "model"
     return frame.to_csv()
+
+
+def csv_safe(text: str) -> str:
+    """A cell that a spreadsheet never runs as a formula (``=``, ``+``, ``-``, ``@``, tab, CR first
+    get a leading apostrophe, as OWASP recommends); numbers such as ``-1.5`` are kept."""
+    if text and text[0] in "=+-@\t\r":
+        try:
+            float(text)
+            return text
+        except ValueError:
+            return "'" + text
+    return text
 
 
 # ----------------------------------------------------------------------------------- markdown

@@ -355,4 +355,8 @@ def comparison_csv(comparisons: Sequence[Comparison]) -> str:
         ],
         columns=list(COMPARISON_COLUMNS),
     )
+    from evalkit.report.formats import csv_safe
+
+    for col in ("model", "paper_model", "task", "benchmark", "split", "metric", "source", "note"):
+        frame[col] = [csv_safe(v) if isinstance(v, str) else v for v in frame[col]]
     return frame.to_csv(index=False)

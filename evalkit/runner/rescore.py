@@ -213,23 +213,102 @@ def open_samples_file(
     return path, fmt, reader
 
 
+def _run_folder_args(args: list[str]) -> None:
+    """``evalkit score <run folder>``: turn a positional run folder into ``samples=``/``task=``."""
+    positional = [a for a in args if "=" not in a and not a.startswith("-")]
+    if not positional:
+        return
+    if len(positional) > 1:
+        raise UsageError(f"evalkit score takes one run folder, got {len(positional)}: {' '.join(positional)}")
+    folder = Path(positional[0]).expanduser()
+    args.remove(positional[0])
+    if not folder.is_dir():
+        raise UsageError(f"{folder} is not a run folder (pass samples=<file> for a samples file)")
+    files = sorted((folder / "samples").glob("*.jsonl"))
+    task = _pop_arg(args, "task")
+    if task is None:
+        if len(files) != 1:
+            names = ", ".join(f.stem for f in files) or "none"
+            raise UsageError(f"run folder {folder} holds samples of {names}; name one with task=<name>")
+        task = files[0].stem
+    args += [f"task={task}", f"samples={folder / 'samples' / f'{task}.jsonl'}"]
+
+
+def _run_config(path: Path) -> dict[str, Any] | None:
+    """The config of the run whose ``samples/<task>.jsonl`` is ``path`` (None when not a run folder)."""
+    folder = path.parent.parent if path.parent.name == "samples" else None
+    if folder is None or not (folder / "config.yaml").exists():
+        return None
+    import yaml
+
+    try:
+        data = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _inherited_overrides(run_cfg: dict[str, Any] | None, task_name: str, args: list[str]) -> list[str]:
+    """The dataset and ``limit`` of the run being re-scored, unless the command line sets them."""
+    if not run_cfg or (run_cfg.get("task") or {}).get("name") != task_name:
+        return []
+    given = {a.split("=", 1)[0].lstrip("+~") for a in args}
+    out = []
+    dataset = (run_cfg.get("task") or {}).get("dataset") or {}
+    for key in ("path", "name", "split", "revision"):
+        full = f"task.dataset.{key}"
+        if key in dataset and full not in given and "task.dataset" not in given:
+            value = dataset[key]
+            out.append(f"{full}={'null' if value is None else json.dumps(value)}")
+    if "limit" not in given and "limit" in run_cfg:
+        out.append(f"limit={'null' if run_cfg['limit'] is None else int(run_cfg['limit'])}")
+    return out
+
+
+def _read_predictions(reader: Reader, path: Path, fmt: str) -> list[ExternalPrediction]:
+    try:
+        return reader(path)
+    except UsageError:
+        raise
+    except (RecursionError, UnicodeDecodeError, ValueError, KeyError, TypeError, IndexError, AttributeError,
+            OSError) as exc:  # fmt: skip
+        kind = "nested too deeply" if isinstance(exc, RecursionError) else f"{type(exc).__name__}: {exc}"
+        raise UsageError(
+            f"samples file {path} cannot be read as {fmt} predictions ({' '.join(str(kind).split())[:200]}); "
+            "is it the right file and format=?"
+        ) from None
+
+
+_RECOMPUTED = ("prediction", "scores", "error", "error_type")
+
+
 def rescore(args: list[str]) -> dict[str, Any]:
-    """Run ``evalkit score`` with CLI-style ``key=value`` arguments; returns the results dict."""
-    from evalkit.api import compose, prepare
+    """Run ``evalkit score`` with CLI-style ``key=value`` arguments; returns the results dict.
+
+    Given a run folder (or its ``samples/<task>.jsonl``), the dataset and ``limit`` recorded in that
+    run's config are used unless overridden, every field that is not recomputed (fingerprint, usage,
+    model identity, thumbnail...) is kept, and results.json keeps the run's config with a
+    ``rescored_by`` block."""
+    from evalkit.api import compose, mark_health, prepare
 
     args = list(args)
+    _run_folder_args(args)
     samples_arg = _pop_arg(args, "samples")
     fmt = _pop_arg(args, "format") or "auto"
     task_name = _pop_arg(args, "task")
     check = (_pop_arg(args, "check_questions") or "true").lower() not in ("false", "0", "no")
     if not samples_arg or not task_name:
         raise UsageError(
-            "usage: evalkit score task=<name> samples=<file> [format=auto|evalkit|lmms_eval|vlmevalkit] [overrides]"
+            "usage: evalkit score <run folder> | task=<name> samples=<file> "
+            "[format=auto|evalkit|lmms_eval|vlmevalkit] [overrides]"
         )
     path, fmt, reader = open_samples_file(samples_arg, fmt, task_name, args, "score")
     model_name = _pop_arg(args, "model") or "tiny"
-    cfg = compose(task_name, model_name, args)
-    predictions = reader(path)
+    run_cfg = _run_config(path) if fmt == "evalkit" else None
+    user_args = list(args)
+    cfg = compose(task_name, model_name, [*_inherited_overrides(run_cfg, task_name, args), *args])
+    predictions = _read_predictions(reader, path, fmt)
+    originals = {r.id: r for r in read_jsonl_records(path)} if fmt == "evalkit" else {}
 
     start = now_iso()
     task, model = prepare(cfg)
@@ -252,6 +331,11 @@ def rescore(args: list[str]) -> dict[str, Any]:
                 target=s.target,
                 metadata=dict(s.metadata),
             )
+            old = originals.get(s.id)
+            if old is not None:  # keep what is not recomputed
+                rec.fingerprint, rec.usage, rec.cached = old.fingerprint, dict(old.usage), old.cached
+                rec.model_identity = old.model_identity
+                rec.extra = {k: v for k, v in old.extra.items() if k not in _RECOMPUTED}
             if ext.error is not None:
                 rec.error, rec.error_type = ext.error, ext.error_type  # type: ignore[assignment]
             elif ext.prediction is None:
@@ -259,13 +343,35 @@ def rescore(args: list[str]) -> dict[str, Any]:
             records.append(score_record(task, s, rec))
         records = task.after_generation(records, cfg, output_dir)  # e.g. the LLM-judge phase
         result = finalize_task(task, records, output_dir)
-    old: dict[str, Any] = {}
+    old_results: dict[str, Any] = {}
     if (output_dir / "results.json").exists():
-        old = json.loads((output_dir / "results.json").read_text())
-    model_info = old.get("model") or {"name": f"rescored:{path.name}", "backend": fmt}
+        try:
+            old_results = json.loads((output_dir / "results.json").read_text())
+        except (OSError, ValueError):
+            old_results = {}
+    model_info = old_results.get("model") or {"name": f"rescored:{path.name}", "backend": fmt}
     prov = provenance(
         model_info.get("resolved") or {}, task.dataset_info, int(cfg.get("seed") or 0), start, now_iso()
     )
     prov["rescored_from"] = str(path)
     prov["rescored_format"] = fmt
-    return write_results(output_dir, task.name, result, model_info, cfg, prov, old.get("timing") or {})
+    config = dict(old_results.get("config") or run_cfg or cfg)
+    config["rescored_by"] = {
+        "time": now_iso(),
+        "overrides": user_args,
+        "task_version": f"{task.name}-{task.version}",
+        "task": cfg.get("task"),
+        "limit": cfg.get("limit"),
+    }
+    max_rate = float((cfg.get("runner") or {}).get("max_error_rate", 0.05))
+    problem = mark_health(result, max_rate)
+    results = write_results(
+        output_dir, task.name, result, model_info, config, prov, old_results.get("timing") or {}
+    )
+    if problem:
+        from evalkit.api import IncompleteRunError
+
+        raise IncompleteRunError(
+            f"{task.name}: {problem}; results written to {output_dir} (marked incomplete)", results
+        )
+    return results

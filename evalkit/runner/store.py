@@ -71,6 +71,10 @@ def write_atomic(path: Path, data: str, fault: str = "") -> None:
         tmp.unlink(missing_ok=True)
         if exc.errno in _DISK_FULL:
             raise disk_full_error(path) from None
+        if isinstance(exc, PermissionError):
+            raise EvalkitError(
+                f"cannot write {path} ({exc.strerror}); choose another output_dir=<folder>"
+            ) from None
         raise
     os.replace(tmp, path)
     for stale in path.parent.glob(f".{path.name}.tmp-*"):  # reliability: left by a killed run
@@ -88,8 +92,16 @@ class OutputLock:
         """Take the lock or fail at once with a clear message."""
         import fcntl
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(self.path, "a+", encoding="utf-8")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fh = open(self.path, "a+", encoding="utf-8")
+        except OSError as exc:
+            if exc.errno in _DISK_FULL and exc.errno != errno.EROFS:
+                raise disk_full_error(self.path) from None
+            raise EvalkitError(
+                f"output_dir {self.path.parent} is not writable ({exc.strerror or exc}); "
+                "choose another output_dir=<folder>"
+            ) from None
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

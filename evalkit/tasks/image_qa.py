@@ -13,7 +13,7 @@ from typing import Any
 from evalkit.errors import InputError, UsageError
 from evalkit.media.image import load_image
 from evalkit.tasks.base import Task
-from evalkit.types import ImagePart, Request, Sample, as_str_list, user_message
+from evalkit.types import ImagePart, Request, Sample, as_str_list, sample_id, user_message
 
 #: ANLS variants (``task.metric.variant=``) -> what each one is, recorded in the protocol
 ANLS_VARIANT_SOURCES: dict[str, str] = {
@@ -61,6 +61,42 @@ def strip_answer(prediction: Any) -> str:
     return prediction.replace("\n", " ").replace("\t", " ").strip()
 
 
+def _column_values(dataset: Any, column: str) -> list[Any]:
+    """A column's values; text that is not valid UTF-8 comes back as raw ``bytes`` (per value), so
+    the affected samples become error records instead of the whole dataset failing to list."""
+    try:
+        return list(dataset[column])
+    except UnicodeDecodeError:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        arrow = dataset.data.column(column).combine_chunks()
+
+        def raw(arr: Any) -> Any:
+            if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+                return arr.view(pa.binary() if pa.types.is_string(arr.type) else pa.large_binary())
+            if pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type):
+                return type(arr).from_arrays(arr.offsets, raw(arr.flatten()), mask=pc.is_null(arr))
+            return arr
+
+        values = raw(arrow).to_pylist()
+        out = []
+        for v in values:
+            try:
+                out.append(_decode_all(v))
+            except UnicodeDecodeError:
+                out.append(v)
+        return out
+
+
+def _decode_all(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if isinstance(value, list):
+        return [_decode_all(v) for v in value]
+    return value
+
+
 class ImageQATask(Task):
     """Shared plumbing of single-image QA tasks: undecoded image column, question/answer columns."""
 
@@ -81,7 +117,10 @@ class ImageQATask(Task):
 
     def _columns(self, names: Sequence[str]) -> dict[str, list[Any]]:
         present = [c for c in names if c in self.dataset.column_names]
-        table = self.dataset.select_columns(present)[:] if present else {}
+        try:
+            table = self.dataset.select_columns(present)[:] if present else {}
+        except UnicodeDecodeError:  # a text column with invalid UTF-8: read the raw bytes instead
+            table = {c: _column_values(self.dataset, c) for c in present}
         n = len(self.dataset)
         return {c: table.get(c, [None] * n) for c in names}
 
@@ -95,15 +134,11 @@ class ImageQATask(Task):
         """One sample per row; ids from the dataset's own id column."""
         cols = self._columns([self.id_column, self.answer_column, *self.metadata_columns])
         out = []
-        for i, sid in enumerate(cols[self.id_column]):
+        for i, raw_id in enumerate(cols[self.id_column]):
             meta = {c: cols[c][i] for c in self.metadata_columns if cols[c][i] is not None}
+            sid, problem = sample_id(raw_id, i)  # undecodable id bytes: a safe, unique id + an error
             out.append(
-                Sample(
-                    id=str(sid) if sid is not None else f"row-{i}",
-                    index=i,
-                    target=cols[self.answer_column][i],
-                    metadata=meta,
-                )
+                Sample(id=sid, index=i, target=cols[self.answer_column][i], metadata=meta, error=problem)
             )
         return out
 
