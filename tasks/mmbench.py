@@ -301,12 +301,16 @@ class MMBenchTask(ChoiceColumnsTask):
             return list(range(max(n_options, 1)))
         return [0]
 
+    def __init__(self, config: Mapping[str, Any]):
+        super().__init__(config)
+        self.dropped_copies = 0
+        self._stored_copy_rows: set[int] = set()
+
     def samples(self) -> list[Sample]:
         """In ``expand`` mode, rows stored as shifted copies (index >= 1e6) are dropped: their
         shifts are regenerated from the original question (counted as ``stored_copies_dropped``)."""
         out = super().samples()
-        rows = getattr(self, "_stored_copy_rows", set())
-        kept = [s for s in out if s.index not in rows]
+        kept = [s for s in out if s.index not in self._stored_copy_rows]
         self.dropped_copies = len(out) - len(kept)
         return kept
 
@@ -331,7 +335,7 @@ class MMBenchTask(ChoiceColumnsTask):
         result = super().aggregate(records)
         if not self.has_targets:
             return result
-        errored_groups = {r.metadata.get("question") for r in records if r.error is not None}
+        errored_groups = {r.metadata.get("question") for r in records if r.error is not None} - {None}
         usable = [r for r in records if r.error is None and "accuracy" in r.scores
                   and r.metadata.get("question") not in errored_groups]  # fmt: skip
 
@@ -343,16 +347,18 @@ class MMBenchTask(ChoiceColumnsTask):
 
         overall = circ(usable)
         result.metrics["accuracy_circular"] = overall["accuracy_circular"]
+        if overall["accuracy_circular"] is not None:
+            result.notes.pop("accuracy_circular", None)  # the generic "no scored samples" note
         for key in ("category", "l2_category"):
             table = breakdown_by(usable, key, circ)
             if table:
                 result.breakdowns[key] = table
         result.counts["questions"] = overall["n"]
-        result.counts["stored_copies_dropped"] = int(getattr(self, "dropped_copies", 0))
-        result.counts["questions_with_errors"] = len(errored_groups - {None})
-        if errored_groups - {None}:
+        result.counts["stored_copies_dropped"] = self.dropped_copies
+        result.counts["questions_with_errors"] = len(errored_groups)
+        if errored_groups:
             result.notes["accuracy_circular"] = (
-                f"{len(errored_groups - {None})} question(s) had an errored shift and are left out of "
+                f"{len(errored_groups)} question(s) had an errored shift and are left out of "
                 "accuracy_circular"
             )
         return result

@@ -216,6 +216,9 @@ class MMETask(PromptedImageQATask):
         result.metrics.update(
             mme_totals(subtasks) if subtasks else dict.fromkeys(("total", "perception", "cognition"))
         )
+        for name in ("total", "perception", "cognition"):
+            if result.metrics.get(name) is not None:
+                result.notes.pop(name, None)  # the generic "no scored samples" note
         result.breakdowns["category"] = {k: subtasks[k] for k in sorted(subtasks)}  # type: ignore[dict-item]
         per_image: dict[tuple[str, str], int] = defaultdict(int)
         for r in scored:
@@ -295,6 +298,9 @@ class HallusionBenchTask(PromptedImageQATask):
         result = super().aggregate(records)
         scored = [r for r in records if r.error is None and "correct" in r.scores]
         result.metrics.update(hallusion_scores([(r.metadata, r.scores["correct"]) for r in scored]))
+        for name in ("average", "fAcc", "qAcc"):
+            if result.metrics.get(name) is not None:
+                result.notes.pop(name, None)  # the generic "no scored samples" note
         for key in ("category", "subcategory"):
             groups: dict[str, list[Record]] = defaultdict(list)
             for r in scored:

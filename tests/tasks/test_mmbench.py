@@ -151,6 +151,7 @@ def test_stored_copies_grouped_or_regenerated(tmp_path):
     answers["1000000"] = "C"  # not an option of a two-option question -> wrong
     t = _fake_run(tmp_path / "s", "mmbench_en_dev", tmp_path / "d", answers, "task.circular=stored")
     m = t["tasks"]["mmbench_en_dev"]["metrics"]
+    assert "accuracy_circular" not in t["tasks"]["mmbench_en_dev"]["notes"]
     assert m["accuracy_circular"] == pytest.approx(1 / 2) and m["accuracy_vanilla"] == pytest.approx(1.0)
     expand, e_samples = _task("mmbench_en_dev", tmp_path / "d")
     assert [s.id for s in e_samples] == ["0", "1000000", "1", "1000001", "2000001"]

@@ -101,6 +101,7 @@ def test_mme_task_scores_by_hand(tmp_path):
     assert t["breakdowns"]["category"]["count"]["acc"] == pytest.approx(50.0)
     assert t["breakdowns"]["category"]["count"]["acc_plus"] == 0.0
     assert t["counts"] == {"other": 1, "images_not_paired": 0}
+    assert not {"total", "perception", "cognition"} & set(t["notes"])  # computed: no "no scored samples" note
     rows = read_samples(tmp_path / "out" / "samples" / "mme.jsonl")
     assert [r["parsed"] for r in rows] == ["yes", "no", "yes", "yes", "other", "no"]
     assert t["protocol"]["parser"] == "official"
@@ -170,6 +171,7 @@ def test_hallusion_task_by_hand(tmp_path):
     )
     assert m["average"] == pytest.approx((7 / 8 + 3 / 4 + 3 / 4) / 3)
     assert t["counts"]["unknown"] == 1 and t["breakdowns"]["category"]["VS"]["aAcc"] == 1.0
+    assert not {"average", "fAcc", "qAcc"} & set(t["notes"])
 
 
 def test_hallusion_vs_without_figure_unknown_counts_right(tmp_path):
