@@ -231,7 +231,84 @@ def test_mismatched_ids_are_counted_and_listed(tmp_path):
     assert res["tasks"]["vqav2"]["n_samples"] == 2
 
 
+def _lmms_073_lines(task, samples, responses, shift: int = 0) -> list[dict]:
+    """lmms-eval 0.7.3 log lines: no ``doc``, the prompt in ``input``; ``shift`` mislabels doc_ids."""
+    n = len(samples)
+    return [
+        {"doc_id": (k + shift) % n, "input": task.sample_question(s), "target": s.target,
+         "resps": [[responses[s.id]]], "filtered_resps": [responses[s.id]]}
+        for k, s in enumerate(samples)
+    ]  # fmt: skip
+
+
+def test_lmms_eval_073_log_without_doc_is_checked_against_its_input(tmp_path, rw_data):
+    task, samples = _task("realworldqa", rw_data)
+    responses, accuracy, _ = _realworldqa_responses(samples)
+    assert len({task.sample_question(s) for s in samples}) == len(samples)  # distinct questions
+    good = _write_jsonl(
+        tmp_path / "good" / "x_samples_realworldqa.jsonl", _lmms_073_lines(task, samples, responses)
+    )
+    assert read_lmms_eval(good)[0].question == task.sample_question(samples[0])  # taken from `input`
+    res = rescore(
+        [
+            "task=realworldqa",
+            f"samples={good}",
+            f"task.dataset.path={rw_data}",
+            f"output_dir={tmp_path / 'g'}",
+        ]
+    )
+    assert res["tasks"]["realworldqa"]["metrics"]["accuracy"] == pytest.approx(accuracy)
+    # doc_ids shifted by one: every line's input names another question -> refused, not scored
+    lines = _lmms_073_lines(task, samples, responses, shift=1)
+    shifted = _write_jsonl(tmp_path / "shifted" / "x_samples_realworldqa.jsonl", lines)
+    with pytest.raises(UsageError, match=rf"{len(samples)} question\(s\) differ from the dataset's"):
+        rescore(["task=realworldqa", f"samples={shifted}", f"task.dataset.path={rw_data}",
+                 f"output_dir={tmp_path / 's'}"])  # fmt: skip
+    # the documented escape hatch still works
+    res = rescore(["task=realworldqa", f"samples={shifted}", f"task.dataset.path={rw_data}",
+                   f"output_dir={tmp_path / 'n'}", "check_questions=false"])  # fmt: skip
+    assert res["tasks"]["realworldqa"]["n_samples"] == len(samples)
+
+
 # --------------------------------------------------------------------------- VLMEvalKit
+def test_vlmevalkit_empty_prediction_cell_is_an_empty_answer(tmp_path, rw_data):
+    task, samples = _task("realworldqa", rw_data)
+    responses, _, _ = _realworldqa_responses(samples)
+    right = {s.id for s in samples if responses[s.id] in (f"({s.target}) that one", f"{s.target}.")}
+    blank = next(s for s in samples if s.id in right)
+    table = [
+        {"index": int(s.id), "question": task.sample_question(s), "answer": s.target,
+         "prediction": None if s is blank else responses[s.id]}
+        for s in samples
+    ]  # fmt: skip
+    xlsx = write_xlsx(tmp_path / "Qwen2-VL-7B_RealWorldQA.xlsx", table)
+    preds = read_vlmevalkit(xlsx)
+    assert preds[int(blank.id)].prediction == ""
+    res = rescore(
+        [
+            "task=realworldqa",
+            f"samples={xlsx}",
+            f"task.dataset.path={rw_data}",
+            f"output_dir={tmp_path / 'x'}",
+        ]
+    )
+    t = res["tasks"]["realworldqa"]
+    # the sample stays in: scored as a wrong (unparsed) answer, not dropped as an error
+    assert t["n_errors"] == 0 and t["n_scored"] == len(samples)
+    assert t["metrics"]["accuracy"] == pytest.approx((len(right) - 1) / len(samples))
+    # the TSV with the same empty cell gives the same numbers
+    import pandas as pd
+
+    tsv = tmp_path / "Qwen2-VL-7B_RealWorldQA.tsv"
+    pd.DataFrame([{**r, "prediction": r["prediction"] or ""} for r in table]).to_csv(
+        tsv, sep="\t", index=False
+    )
+    res = rescore(
+        ["task=realworldqa", f"samples={tsv}", f"task.dataset.path={rw_data}", f"output_dir={tmp_path / 't'}"]
+    )
+    assert res["tasks"]["realworldqa"]["metrics"] == t["metrics"]
+
+
 def test_vlmevalkit_xlsx_and_tsv(tmp_path, rw_data):
     task, samples = _task("realworldqa", rw_data)
     responses, accuracy, unparsed = _realworldqa_responses(samples)
