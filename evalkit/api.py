@@ -207,11 +207,7 @@ def open_evaluation(cfg: Mapping[str, Any], task: Task, model: Model, output_dir
     options = runner_options(cfg)
     if (cfg.get("runner") or {}).get("verify_resumed", "auto") == "auto":
         # records made by this very code for an identical evaluation need no rebuild to be trusted
-        same_code = (
-            previous is not None
-            and previous.get("code") == code_state()
-            and not code_state().get("git_dirty")
-        )
+        same_code = previous is not None and _same_code(previous.get("code") or {}, code_state())
         options.verify_resumed = not same_code
     write_run_file(output_dir, identity)
     save_config(cfg, output_dir)
@@ -258,6 +254,12 @@ def finish(
             f"{task.name}: {problem}; results written to {output_dir} (marked incomplete)", results
         )
     return results
+
+
+def _same_code(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """Same evalkit version and git commit (uncommitted edits do not count: set
+    ``runner.verify_resumed=true`` while changing request-building code)."""
+    return all(old.get(k) == new.get(k) for k in ("evalkit_version", "git_commit"))
 
 
 def mark_health(result: Any, max_error_rate: float) -> str | None:

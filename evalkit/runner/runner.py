@@ -124,15 +124,20 @@ class Runner:
 
         A record is reused only when it was produced by this model (its ``model_identity``) for the
         request this config builds now (its ``fingerprint``; checked by rebuilding the request when
-        ``verify_resumed``). Input-error records are always re-tried (building is cheap), so are
-        model errors with ``retry_model_errors``. Stale records are counted in ``stats.n_stale``."""
+        ``verify_resumed``). Model errors are redone with ``retry_model_errors``. Input-error records
+        (bad data, no model involved) are kept, and re-tried only when ``verify_resumed`` (the code
+        changed). Stale records are counted in ``stats.n_stale``."""
         model_key = self._model_key()
         keep: dict[str, Record] = {}
         for s in samples:
             rec = done.get(s.id)
             if rec is None:
                 continue
-            if rec.error_type == "input" or (self.options.retry_model_errors and rec.error_type == "model"):
+            if self.options.retry_model_errors and rec.error_type == "model":
+                continue
+            if rec.error_type == "input":  # bad data: deterministic, unless the code changed
+                if not self.options.verify_resumed:
+                    keep[s.id] = rec
                 continue
             if rec.model_identity != model_key:
                 self.stats.n_stale += 1

@@ -42,6 +42,7 @@ def test_corrupt_rows_become_error_records(tmp_path, corrupt_docvqa, tiny_model_
         f"output_dir={tmp_path}",
         "runner.progress=false",
         "batch_size=4",
+        "runner.max_error_rate=1",  # half the rows are corrupt on purpose
     ]
     if model == "fake":
         overrides += ["model.backend=fake", "+model.mode=constant", "+model.answer=42"]
