@@ -319,3 +319,24 @@ def test_score_cli_and_sweep_on_tiny_model(tmp_path, vista, vision, tiny_model_d
     assert proc.returncode == 0, proc.stderr[-2000:]
     t = json.loads((run_dir / "results.json").read_text())["tasks"]["mathvista_testmini"]
     assert t["metrics"]["accuracy"] == 1.0 and t["protocol"]["extractor"] == "rule"
+
+
+def test_judge_cost_cap_stops_extraction_cleanly(tmp_path, vista):
+    from evalkit.judge.client import JudgeCostLimitError
+
+    with FakeChatServer(models=None, reply_fn=_judge_reply) as server:
+        opts = ("judge=local", f"judge.base_url={server.url}", "judge.price_per_1k_input=1",
+                "judge.price_per_1k_output=1", "judge.max_cost=0.0001")  # fmt: skip
+        with pytest.raises(JudgeCostLimitError, match="max_cost"):
+            run_fake(tmp_path, "mathvista_testmini", vista, ANSWERS, *opts)
+        assert not [r for r in server.chat_requests() if "Model answer:" in str(r.body)]
+
+
+def test_cli_refuses_judge_extraction_without_a_judge(tmp_path, vista, cli):
+    proc = cli("run", "task=mathvista_testmini", "model=tiny", f"task.dataset.path={vista}",
+               f"output_dir={tmp_path / 'out'}", "task.extractor=judge", "runner.progress=false")  # fmt: skip
+    assert proc.returncode != 0
+    assert (
+        proc.stderr.strip().splitlines()[-1].startswith("evalkit: error:") and "Traceback" not in proc.stderr
+    )
+    assert "extractor=judge needs an LLM judge" in proc.stderr
