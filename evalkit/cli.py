@@ -6,6 +6,10 @@
     evalkit report <results dirs or globs> [...]        leaderboards, paper tables, HTML
     evalkit gate --baseline B --current C               CI regression gate (exit 1 on regression)
     evalkit judge task=<name> samples=<file> judge=<name>   re-judge a samples file (LLM judge)
+    evalkit version | --version                         the installed version
+    evalkit run --help                                  the stable overrides of `evalkit run`, examples
+
+Options: --debug (or EVALKIT_DEBUG=1) shows tracebacks.
 
 Errors print one line, ``evalkit: error: ...``, and exit non-zero (2 for usage errors); add
 ``--debug`` (or set ``EVALKIT_DEBUG=1``) for the traceback.
@@ -26,7 +30,37 @@ from pathlib import Path
 from evalkit.errors import EvalkitError, UsageError
 from evalkit.redact import redact_text
 
-USAGE = __doc__.split("\n\n")[1] if __doc__ else ""
+USAGE = "\n\n".join(__doc__.split("\n\n")[1:3]) if __doc__ else ""
+
+RUN_HELP = """usage: evalkit run task=<name> model=<name> [overrides] [-m] [--debug]
+
+Evaluates one task with one model and writes results.json, samples/<task>.jsonl and run.json into
+output_dir. Rerunning the same command resumes; a different evaluation in the same folder is refused.
+
+Stable overrides:
+  task=<name> model=<name>       what to evaluate (`evalkit list` shows every task and model)
+  limit=<n>                      only the first n samples (default: all)
+  batch_size=<n>                 requests per model call / concurrent API requests
+  output_dir=<dir>               results folder (default outputs/<task>/<model>[-<ckpt>]-<hash8>)
+  seed=<n>                       seed (recorded)
+  task.prompt=<preset>           a prompt preset of the task (default, qwen_vl, ...) or a template
+  task.dataset.path=<id|folder>  a hub id or a local copy; task.dataset.split=test -> submission file
+  task.generation.max_new_tokens=<n>
+  model.pretrained=<id|folder>   for model=hf / model=vllm
+  model.min_pixels=<n> model.max_pixels=<n>    the image pixel budget
+  runner.cache=false runner.resume=false        no response cache / start the folder over
+  runner.max_error_rate=<0..1>   error share above which the run exits 1 (default 0.05)
+  runner=multigpu runner.nproc=<n>             data-parallel ranks
+  judge=<name>                   LLM judge for judge-scored tasks (touchstone, mmvet...)
+
+Examples:
+  evalkit run task=docvqa_mini model=tiny
+  evalkit run task=docvqa model=qwen2-vl-7b batch_size=8 limit=500
+  evalkit run -m task=docvqa_mini model=tiny task.prompt=default,qwen_vl
+
+Exit codes: 0 = trusted results; 1 = failure or results marked incomplete (nothing scored, too many
+errors); 2 = usage error. Hydra's own views of the composed config: --cfg job, --info.
+"""
 _DEBUG = False
 _SWEEP_FAILURES: list[str] = []
 
@@ -362,13 +396,19 @@ def cmd_run(args: list[str]) -> int:
 
 def cmd_list(args: list[str]) -> int:
     """``evalkit list``: tasks and models, one line each with a short description."""
-    from evalkit.tasks.registry import list_models, list_tasks
+    from evalkit.tasks.registry import AREAS, list_models, list_tasks
 
     tasks, models = list_tasks(), list_models()
     width = max(len(e.name) for e in [*tasks, *models]) + 2
     print("tasks:")
-    for e in tasks:
-        print(f"  {e.name.ljust(width)}{e.description}")
+    order = [*AREAS, ""]
+    for area in order + sorted({e.area for e in tasks} - set(order)):
+        group = [e for e in tasks if e.area == area]
+        if not group:
+            continue
+        print(f"  [{AREAS.get(area, area or 'other')}]")
+        for e in group:
+            print(f"    {e.name.ljust(width)}{e.description}")
     print("models:")
     for e in models:
         print(f"  {e.name.ljust(width)}{e.description}")
@@ -398,7 +438,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args or args[0] in ("-h", "--help", "help"):
         print("usage:\n" + USAGE)
         return 0
+    if args[0] in ("--version", "-V"):
+        args[0] = "version"
     cmd, rest = args[0], args[1:]
+    if cmd == "run" and any(a in ("-h", "--help") for a in rest):
+        print(RUN_HELP, end="")
+        return 0
     from evalkit.runner import results as _results
 
     _results.COMMAND[:] = [redact_text(a) for a in ["evalkit", *args]]
@@ -432,6 +477,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         print(f"evalkit: error: {redact_text(str(exc))}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:  # `evalkit list | head`: the reader went away
+        try:
+            sys.stdout.close()
+        except OSError:
+            pass
+        return 0
     except KeyboardInterrupt:
         print(
             "evalkit: interrupted; finished samples are saved — rerun the same command to resume",

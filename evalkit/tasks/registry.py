@@ -42,6 +42,7 @@ class Entry:
     name: str
     description: str
     source: str
+    area: str = ""
 
 
 def _read_yaml_header(path: Path) -> dict[str, Any]:
@@ -54,12 +55,39 @@ def _read_yaml_header(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+#: the areas of the Qwen2-VL report (plus Qwen-VL's grounding, captioning and chat), in listing order
+AREAS: dict[str, str] = {
+    "college": "college-level problems",
+    "math": "mathematical reasoning",
+    "documents": "documents, OCR and multilingual text",
+    "general_vqa": "general visual question answering",
+    "video": "video understanding",
+    "agent": "visual agents (GUI grounding and operation)",
+    "grounding": "referring-expression grounding",
+    "captioning": "zero-shot captioning",
+    "chat": "open-ended chat (LLM judge)",
+}
+
+
+def _area(group: str, data: dict[str, Any], depth: int = 0) -> str:
+    """A config's ``area``, else the area of the config its ``defaults`` list extends."""
+    if data.get("area") or depth > 3:
+        return str(data.get("area") or "")
+    for d in data.get("defaults") or []:
+        if isinstance(d, str) and d != "_self_":
+            base = config_dir() / group / f"{d}.yaml"
+            if base.exists():
+                return _area(group, _read_yaml_header(base), depth + 1)
+    return ""
+
+
 def _group_entries(group: str) -> list[Entry]:
     out = []
     for path in sorted((config_dir() / group).glob("*.yaml")):
         data = _read_yaml_header(path)
         desc = str(data.get("description") or "").strip().splitlines()
-        out.append(Entry(path.stem, desc[0] if desc else "", f"configs/{group}/{path.name}"))
+        area = _area(group, data) if group == "task" else ""
+        out.append(Entry(path.stem, desc[0] if desc else "", f"configs/{group}/{path.name}", area))
     return out
 
 

@@ -375,3 +375,24 @@ def test_url_and_header_secrets_are_redacted_or_refused(tmp_path):
         proc = run_cli("run", "task=docvqa_mini", "model=openai", arg, f"output_dir={tmp_path / 'o'}")
         line = _one_line_error(proc)
         assert "SEKRET-123" not in proc.stderr + proc.stdout and "command line" in line
+
+
+# ----------------------------------------------------------------------- first contact (issue 17)
+def test_help_version_and_grouped_list():
+    top = run_cli("--help")
+    assert top.returncode == 0 and "version" in top.stdout and "--debug" in top.stdout
+    run_help = run_cli("run", "--help")
+    assert run_help.returncode == 0 and "limit=<n>" in run_help.stdout and "Examples" in run_help.stdout
+    assert "defaults" not in run_help.stdout and "_self_" not in run_help.stdout  # not Hydra's dump
+    version = run_cli("--version")
+    assert version.returncode == 0 and version.stdout.startswith("evalkit ")
+    listing = run_cli("list")
+    assert listing.returncode == 0
+    text = listing.stdout
+    for header in ("[college-level problems]", "[mathematical reasoning]", "[documents, OCR and multilingual text]",
+                   "[general visual question answering]", "[video understanding]", "[referring-expression grounding]",
+                   "[zero-shot captioning]"):  # fmt: skip
+        assert header in text, header
+    docs = text.index("[documents"), text.index("[general visual")
+    assert docs[0] < text.index(" docvqa ") < docs[1]
+    assert text.index("[referring-expression grounding]") < text.index(" refcoco_val ")

@@ -22,7 +22,19 @@ def wheel(tmp_path_factory) -> Path:
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
-    return next(out.glob("evalkit-*.whl"))
+    # zero warnings from our own packaging (package-data layout, license field...)
+    noise = [line for line in (proc.stdout + proc.stderr).splitlines() if "Warning" in line or "warning:" in line]
+    assert not noise, noise[:5]
+    return next(out.glob("evalkit_vlm-*.whl"))  # distribution evalkit-vlm; import name evalkit
+
+
+def test_every_python_package_ships(wheel):
+    """Each folder of evalkit/ with Python modules is in the wheel (a missing packages entry
+    would drop it silently from a non-editable install)."""
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for init in (REPO / "evalkit").rglob("__init__.py"):
+        rel = init.relative_to(REPO).as_posix()
+        assert rel in names, rel
 
 
 def test_wheel_contains_configs_plugins_and_data(wheel):
