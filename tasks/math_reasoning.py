@@ -33,7 +33,7 @@ Columns: ``id``, ``question``, ``options`` (list, empty for free-form), ``image`
 Scoring (MATH-V ``evaluation/evaluate.py``, rule based): :func:`mathvision_extract` (a trailing
 letter, "the answer is …", the last ``\\boxed{…}``, then MATH-style cleanup), and
 :func:`mathvision_is_equal` against the gold letter or the gold option text (case-insensitive
-equality, else equal values within 1e-6). The official code ``eval``s the strings and parses LaTeX
+equality, tuples compared element-wise, else equal values rounded to 2 decimals). The official code ``eval``s the strings and parses LaTeX
 with ``latex2sympy``; here :func:`math_value` evaluates the same numeric subset (arithmetic,
 ``\\frac``, ``\\sqrt``, ``\\pi``, powers) safely, without executing model output.
 """
@@ -656,15 +656,37 @@ def mathvision_extract(response: str) -> str:
     return answer.rstrip(".").lstrip(":").strip()
 
 
+def _eval_tuple(text: str) -> str:
+    """MATH-V ``eval_tuple``: a ``(a,b,...)`` / ``[a,b,...]`` of several elements with each element's
+    value rounded to 2 decimals (``infty``, ``a``, ``-a`` kept); unchanged when one fails."""
+    inner = text[1:-1].split(",")
+    if len(text) < 2 or len(inner) < 2 or (text[0], text[-1]) not in (("(", ")"), ("[", "]")):
+        return text
+    parts = []
+    for element in inner:
+        if "infty" in element or element in ("a", "-a"):
+            parts.append(element)
+            continue
+        value = math_value(element)
+        if value is None:
+            return text
+        parts.append(str(round(value, 2)))
+    return text[0] + ",".join(parts) + text[-1]
+
+
 def mathvision_is_equal(answer: str, gold: str) -> bool:
-    """MATH-V ``is_equal``: equal after lower-casing and stripping, else equal values (within 1e-6)."""
-    a, g = str(answer).lower().strip(), str(gold).lower().strip()
-    if not a or not g:  # an empty answer never matches (nor an empty gold option text)
+    """MATH-V ``is_equal``: lower-cased; an empty side never matches; equal after stripping; equal
+    after :func:`_eval_tuple`; else equal numeric values rounded to 2 decimals."""
+    a, g = str(answer).lower(), str(gold).lower()
+    if not a.replace(" ", "") or not g.replace(" ", ""):
         return False
+    if a.strip() == g.strip():
+        return True
+    a, g = _eval_tuple(a), _eval_tuple(g)
     if a == g:
         return True
     va, vg = math_value(a), math_value(g)
-    return va is not None and vg is not None and abs(va - vg) < 1e-6
+    return va is not None and vg is not None and round(va, 2) == round(vg, 2)
 
 
 class MathVisionTask(PromptedImageQATask):
@@ -679,7 +701,7 @@ class MathVisionTask(PromptedImageQATask):
     metrics = {"accuracy": MetricSpec(score="accuracy")}
     main_metric = "accuracy"
     scorer = "exact_match"
-    extra_fields = frozenset({"options", "instruction"})
+    extra_fields = frozenset({"options", "options_paren", "instruction"})
 
     def make_metadata(self, values: Mapping[str, Any]) -> dict[str, Any]:  # type: ignore[override]
         """Subject, level and ``question_type`` (multiple_choice when the row has options)."""
@@ -715,7 +737,9 @@ class MathVisionTask(PromptedImageQATask):
         return [target]
 
     def prompt_fields(self, sample: Sample, row: Mapping[str, Any]) -> dict[str, str]:
-        """``{question}``, ``{options}`` (``\\nA. …`` lines, empty for free-form) and ``{instruction}``."""
+        """``{question}``, ``{options}`` (``\\nA. …`` lines, empty for free-form), ``{options_paren}``
+        (MATH-V's ``(A) …`` lines, each ending in a newline; empty when the options are just the
+        letters A-E, as MATH-V's own scripts do) and ``{instruction}``."""
         question = self.question(dict(row))
         options = self._options(sample)
         kind = "multiple_choice" if options else "free_form"
@@ -726,6 +750,12 @@ class MathVisionTask(PromptedImageQATask):
             "question": question,
             "question_capitalized": question.capitalize(),
             "options": ("\n" + lines) if lines else "",
+            "options_paren": ""
+            if not options or "".join(options) == "ABCDE"
+            else "".join(
+                f"({letter}) {text}\n"
+                for letter, text in zip(option_letters(len(options)), options, strict=True)
+            ),
             "instruction": str((self.config.get("instructions") or {}).get(kind) or ""),
         }
 
@@ -757,6 +787,6 @@ class MathVisionTask(PromptedImageQATask):
         out["instructions"] = dict(self.config.get("instructions") or {})
         out["metric"] = (
             "accuracy: MATH-V rule-based extraction (trailing letter, 'the answer is', last \\boxed{}, MATH "
-            "normalisation) equal (case-insensitive, or numerically within 1e-6) to the gold letter or option text"
+            "normalisation) equal (case-insensitive, or numerically at 2 decimals) to the gold letter or option text"
         )
         return out

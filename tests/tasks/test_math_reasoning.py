@@ -227,7 +227,10 @@ def test_mathvision_extraction(response, extracted):
         ("2\\sqrt{2}", "\\sqrt{8}", False),  # implicit products are outside the safe subset
         ("\\sqrt{8}", "2.8284271247", True),
         ("7", "7.0000001", True),
+        ("7", "7.004", True),  # equal at 2 decimals (official round(., 2))
         ("7", "7.01", False),
+        ("(1,\\frac{1}{2})", "(1,0.5)", True),  # tuples element by element
+        ("(1,2)", "(1,3)", False),
         ("", "", False),
         ("__import__('os')", "0", False),  # never executed
     ],
@@ -284,12 +287,17 @@ def test_mathvision_official_preset(tmp_path, vision):
         compose("mathvision", "tiny", [f"task.dataset.path={vision}", "task.prompt=official"])["task"]
     )
     task.load()
-    text = task.build_request(task.samples()[0]).text
-    assert text.startswith('Please solve the problem step by step and put your answer in one "\\boxed{}".')
-    assert (
-        text.endswith("\nA. A\nB. B\nC. C\nD. D\nE. E")
-        and task.protocol()["generation"]["max_new_tokens"] == 2048
+    samples = task.samples()
+    instruction = task.config["instructions"]["multiple_choice"]
+    assert instruction.startswith(
+        'Please solve the problem step by step and put your answer in one "\\boxed{}".'
     )
+    # options that are just the letters A-E are left out, as MATH-V's scripts do
+    assert task.build_request(samples[0]).text == f"{instruction}\n{MV_ROWS[0][0]}\n"
+    assert task.build_request(samples[3]).text == (
+        f"{instruction}\n{MV_ROWS[3][0]}\n(A) 3\n(B) 5\n(C) 8\n(D) 2\n(E) 1\n"
+    )
+    assert task.protocol()["generation"]["max_new_tokens"] == 2048
 
 
 # --------------------------------------------------------------------------- re-scoring and CLI
