@@ -195,3 +195,26 @@ def test_report_paper_flags_a_judge_other_than_the_papers(data, tmp_path):
                    "tiny=Qwen2-VL-7B-Instruct", "--no-ci")  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "judge differs: ours judge, paper gpt-4-turbo" in proc.stdout
+
+
+def test_health_check_and_cost_cap(data, tmp_path):
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    out = tmp_path / "dead"
+    with pytest.raises(Exception, match="LLM judge 'local'"):
+        _fake_run(
+            out, data, {}, "judge=local", f"judge.base_url=http://127.0.0.1:{port}/v1", "judge.max_retries=0"
+        )
+    assert not (out / "out" / "samples").exists()  # stopped before any model work
+
+    answers = {f"v1_{i}": "right" for i in range(5)}
+    with FakeChatServer(models=None, reply_fn=_grade_reply) as server:
+        capped = ("judge=local", f"judge.base_url={server.url}", "judge.price_per_1k_input=10",
+                  "judge.price_per_1k_output=10", "judge.max_cost=0.0001")  # fmt: skip
+        with pytest.raises(Exception, match="judge.max_cost"):
+            _fake_run(tmp_path / "capped", data, answers, *capped)
+        assert _grading_calls(server) == 0  # the first grading request could already exceed the cap
