@@ -306,8 +306,8 @@ def eval_open(gold: Sequence[str], parsed: Sequence[str | float]) -> bool:
 # --------------------------------------------------------------------------- the task
 class MMMUTask(PromptedImageQATask):
     """MMMU validation / MMMU-Pro standard: interleaved images, official parsing, per subject and
-    discipline. Config: ``dataset.subjects`` (``all`` or a list; one hub config each, concatenated
-    in :data:`SUBJECTS` order), ``parser``, ``unparsed_choice``, ``seed``, ``prompts`` (multiple
+    discipline. Config: ``dataset.subjects`` (``all`` or a list: one hub config each, concatenated
+    in :data:`SUBJECTS` order; ``combined``: one config holding every subject, as ``lmms-lab/MMMU``), ``parser``, ``unparsed_choice``, ``seed``, ``prompts`` (multiple
     choice) / ``open_prompts`` (open questions), ``instructions``."""
 
     version = "1"
@@ -371,7 +371,7 @@ class MMMUTask(PromptedImageQATask):
         if ds.get("name"):
             return [str(ds["name"])]
         chosen = ds.get("subjects", "all")
-        if chosen in (None, "all"):
+        if chosen in (None, "all", "combined"):
             return list(SUBJECTS)
         if isinstance(chosen, str):
             chosen = [chosen]
@@ -391,7 +391,7 @@ class MMMUTask(PromptedImageQATask):
         from evalkit.tasks.datasets import load_dataset_from_config, resolve_data_path
 
         ds_cfg = dict(self.config.get("dataset") or {})
-        if self.single_config:
+        if self.single_config or ds_cfg.get("subjects") == "combined":
             super().load()
             self.dataset = self._undecoded(self.dataset, Image)
             return

@@ -187,6 +187,19 @@ def test_samples_metadata_and_subject_selection(mmmu_data):
         _task("mmmu_val", mmmu_data, "task.dataset.subjects=[Alchemy]")
 
 
+def test_combined_copy_with_every_subject_in_one_config(tmp_path):
+    from evalkit.testing.image_qa import write_split
+    from evalkit.testing.mmmu import mmmu_subject_split
+
+    art, features = mmmu_subject_split("Art", ART)
+    math_cols, _ = mmmu_subject_split("Math", MATH)
+    cols = {k: art[k] + math_cols[k] for k in art}
+    write_split(tmp_path / "data" / "validation-00000-of-00001.parquet", cols, features)
+    t, samples = _task("mmmu_val", tmp_path, "task.dataset.subjects=combined")
+    assert len(samples) == 5 and {s.metadata["subject"] for s in samples} == {"Art", "Math"}
+    assert [type(p).__name__ for p in t.build_request(samples[1]).messages[0].content].count("ImagePart") == 2
+
+
 def test_images_are_interleaved_where_the_tags_are(mmmu_data):
     t, samples = _task("mmmu_val", mmmu_data)
     by_id = {s.id: s for s in samples}
