@@ -232,3 +232,34 @@ def test_cli_run_on_tiny_model_and_rescore(tmp_path, tiny_model_dir):
     assert proc.returncode == 0, proc.stderr[-2000:]
     again = json.loads((out / "results.json").read_text())["tasks"]["mmbench_en_dev"]
     assert again["metrics"]["accuracy_circular"] == 1.0 and again["metrics"]["accuracy_vanilla"] == 1.0
+
+
+def test_v11_reads_the_openmmlab_tsv_with_base64_images(tmp_path):
+    import base64
+    import random
+
+    from evalkit.testing.image_qa import png_image
+
+    rng = random.Random(0)
+    header = ["index", "question", "hint", "A", "B", "C", "D", "answer", "category", "l2-category", "split"]
+    lines = ["\t".join([*header, "image"])]
+    for i in range(2):
+        img = base64.b64encode(png_image(rng)["bytes"]).decode()
+        lines.append("\t".join([str(i), f"Which one? ({i})", "nan" if i == 0 else "A hint.", "x", "y", "z", "",
+                                "C", "attribute", "finegrained", "dev", img]))  # fmt: skip
+    (tmp_path / "MMBench_DEV_EN_V11.tsv").write_text("\n".join(lines) + "\n")
+    task, samples = _task("mmbench_v11_dev", tmp_path / "MMBench_DEV_EN_V11.tsv")
+    assert [s.id for s in samples] == ["0", "1000000", "2000000", "1", "1000001", "2000001"]
+    assert [s.target for s in samples[:3]] == [
+        "C",
+        "B",
+        "A",
+    ]  # the gold text "z" moves up one letter per shift
+    req = task.build_request(samples[3])
+    assert len(req.images) == 1 and req.messages[0].content[-1].text.startswith("A hint. Which one? (1)")
+    assert samples[0].metadata == {
+        "category": "attribute",
+        "l2_category": "finegrained",
+        "question": 0,
+        "shift": 0,
+    }
