@@ -36,7 +36,12 @@ from evalkit.types import Record, Sample
 
 LANGUAGES = ("en", "zh")
 REFUSALS_CASED = ("I can't", "I cannot", "无法", "抱歉")
-_EN_TOKEN = re.compile(r"\w+(?:[-'’]\w+)*|[^\w\s]", re.UNICODE)
+#: a spaCy-like English tokenizer: numbers with separators, clitics ('s, n't, 're...) and infix
+#: hyphens as their own tokens, single punctuation marks
+_EN_TOKEN = re.compile(
+    r"\d+(?:[.,]\d+)*|[nN]['’][tT]\b|['’](?:[sS]|re|ll|ve|d|m)\b|\w+(?=[nN]['’][tT]\b)|\w+|[^\w\s]",
+    re.UNICODE,
+)
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
@@ -70,9 +75,9 @@ def tokenizer_name(language: str, preference: str = "auto") -> str:
 
 
 def tokenize(text: str, language: str, tokenizer: str = "regex") -> list[str]:
-    """Tokens of ``text``: spaCy's (official) or the regex approximation — English: words (with
-    inner hyphens/apostrophes) and single punctuation marks; Chinese: one token per CJK character,
-    other runs as in English."""
+    """Tokens of ``text``: spaCy's (official) or the regex approximation — English: words, numbers
+    (``1,889``, ``3.5``), clitics (``World`` ``'s``, ``do`` ``n't``) and single punctuation marks
+    (hyphens included); Chinese: one token per CJK character, other runs as in English."""
     if language not in LANGUAGES:
         raise ValueError(f"language must be en or zh, got {language!r}")
     if tokenizer == "spacy":

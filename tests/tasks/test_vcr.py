@@ -33,7 +33,10 @@ def reference_span(span: str, prediction: str, language: str) -> tuple[float, fl
 
 
 def test_tokenizers():
-    assert tokenize("The World's Fair, 1889.", "en") == ["The", "World's", "Fair", ",", "1889", "."]
+    assert tokenize("The World's Fair, 1889.", "en") == ["The", "World", "'s", "Fair", ",", "1889", "."]
+    assert tokenize("I don't know 1,250.5 well-known", "en") == [
+        "I", "do", "n't", "know", "1,250.5", "well", "-", "known"
+    ]  # fmt: skip
     assert tokenize("北京是首都。Beijing", "zh") == ["北", "京", "是", "首", "都", "。", "Beijing"]
 
 
