@@ -5,7 +5,7 @@ value, scale, source``) and adds the evalkit names they correspond to:
 
 * ``evalkit_model`` — the ``results.json["model"]["name"]`` preset name (``qwen2-vl-7b``);
 * ``evalkit_task`` / ``evalkit_metric`` — task and metric names (``docvqa`` / ``anls``); empty
-  for benchmarks evalkit does not implement (MMMU, MathVista, OCRBench);
+  for benchmarks evalkit does not implement;
 * ``evalkit_split`` — the dataset split, normalised (``validation``, ``test``, ``testA``...);
 * ``evalkit_breakdown`` — ``KEY=GROUP`` when the number is one group of a breakdown
   (``language=AR`` for the MTVQA per-language table);
