@@ -101,6 +101,8 @@ def runner_options(cfg: Mapping[str, Any], rank: int = 0, world_size: int = 1) -
         max_consecutive_model_errors=int(r.get("max_consecutive_model_errors", 50)),
         max_error_rate=float(r.get("max_error_rate", DEFAULT_MAX_ERROR_RATE)),
         verify_resumed=True if verify == "auto" else bool(verify),
+        workers=None if r.get("workers") is None else int(r["workers"]),
+        prefetch_batches=int(r.get("prefetch_batches", 1)),
         rank=rank,
         world_size=world_size,
     )

@@ -32,10 +32,19 @@ class Model(ABC):
     Life cycle: construct from config (cheap, no weights) -> :meth:`identity` (cheap; used as the
     response-cache key) -> :meth:`load` (heavy, called lazily by the runner only when at least one
     request is not cached) -> :meth:`generate` (any number of times) -> :meth:`close`.
+
+    ``generate(requests)`` is ``generate_prepared(prepare(requests))``: a backend that splits the
+    two (the transformers backend) lets the runner overlap the next batch's preprocessing with the
+    current batch's generation; the others implement :meth:`generate` only.
     """
 
     #: how many requests the runner should hand over at once (the batch size or API concurrency)
     preferred_batch_size: int = 1
+    #: requests the runner hands over in one :meth:`generate` call when the backend batches them
+    #: itself (vLLM's continuous batching, an HTTP client's concurrency): the runner passes the
+    #: whole window of pending requests (``window_batches * batch_size``), not one batch at a time.
+    #: False: one batch of ``preferred_batch_size`` per call (the transformers backend).
+    takes_windows: bool = False
     #: whether the runner may answer a batch that raised by re-sending its requests one by one.
     #: False for paid APIs (the API backend): the batch's requests may already have been served
     #: and charged, so the runner turns the exception into error records for that batch instead.
@@ -72,6 +81,21 @@ class Model(ABC):
         ``Response.extra`` carries ``finish_reason`` (where the backend knows it) and ``truncated``
         (True when generation stopped at ``max_new_tokens``).
         """
+
+    def prepare(self, requests: Sequence[Request]) -> Any:
+        """Backend preprocessing of a batch — chat template, processor, tensors — without any model
+        call; the result goes to :meth:`generate_prepared`.
+
+        The runner calls it in a worker thread for the next batch while the current one generates,
+        so it must not touch the model's weights nor state that :meth:`generate_prepared` changes.
+        Only called after :meth:`load`. Default: the requests themselves (nothing to prepare)."""
+        return list(requests)
+
+    def generate_prepared(self, prepared: Any) -> list[Response]:
+        """Generate for the output of :meth:`prepare` (same contract as :meth:`generate`).
+
+        Default: :meth:`generate` on the requests, for backends that do not split the two steps."""
+        return self.generate(prepared)
 
     def render_prompt(self, request: Request) -> str:
         """The prompt text exactly as this model sees it (chat template applied where there is one)."""

@@ -10,6 +10,8 @@
 * Encoder-decoder models (``config.is_encoder_decoder``: Florence-2, Pix2Struct, UDOP...): the
   generated sequence holds only decoder tokens, so all of it is the answer (a decoder-only
   model's output starts with the prompt, which is cut off).
+* Two steps (:meth:`HFModel.prepare`: template + processor on CPU; :meth:`HFModel.generate_prepared`:
+  device transfer, ``generate``, decode), so the runner prepares the next batch while this one runs.
 * ``Response.extra``: ``truncated`` (generation hit ``max_new_tokens`` without an end token) and
   ``finish_reason`` (``"length"`` or ``"stop"``).
 * Identity (the response-cache key) is computed without loading weights: the hub revision of a
@@ -23,7 +25,9 @@ import hashlib
 import logging
 import os
 import re
+import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -250,6 +254,15 @@ class CheckpointModel(Model):
         )
 
 
+@dataclass
+class PreparedBatch:
+    """A batch after :meth:`HFModel.prepare`: its requests, rendered prompts and processor output."""
+
+    requests: list[Request]
+    texts: list[str]
+    inputs: Any
+
+
 class HFModel(CheckpointModel):
     """transformers backend (config keys: see ``configs/model/hf.yaml``)."""
 
@@ -257,6 +270,7 @@ class HFModel(CheckpointModel):
         super().__init__(config)
         self.model: Any = None
         self.device: Any = None
+        self._tokenizer_lock = threading.Lock()
 
     # ----------------------------------------------------------------- identity
 
@@ -370,22 +384,37 @@ class HFModel(CheckpointModel):
             },
         }
 
-    def generate(self, requests: Sequence[Request]) -> list[Response]:
-        """Batched greedy (or configured) generation with left padding."""
-        import torch
-
+    def prepare(self, requests: Sequence[Request]) -> PreparedBatch:
+        """Chat template and processor for a batch (CPU tensors, left-padded): everything before the
+        model call. Safe to run in a worker thread while another batch generates."""
         if not self.loaded:
             self.load()
+        gen = requests[0].generation
+        if any(r.generation != gen for r in requests):
+            raise EvalkitError("a batch mixes generation parameters; the runner must not do that")
         texts = [self.render_prompt(r) for r in requests]
         images = [img for r in requests for img in r.images]
         kwargs: dict[str, Any] = {"text": texts, "padding": True, "return_tensors": "pt"}
         if images:
             kwargs["images"] = images
         kwargs.update(self._video_kwargs(requests))
-        inputs = self.processor(**kwargs).to(self.device)
+        with self._tokenizer_lock:  # the fast tokenizer is not safe for concurrent use
+            inputs = self.processor(**kwargs)
+        return PreparedBatch(requests=list(requests), texts=texts, inputs=inputs)
+
+    def generate(self, requests: Sequence[Request]) -> list[Response]:
+        """Batched greedy (or configured) generation with left padding."""
+        return self.generate_prepared(self.prepare(requests))
+
+    def generate_prepared(self, prepared: PreparedBatch) -> list[Response]:
+        """Generate for a batch made by :meth:`prepare` and decode the answers."""
+        import torch
+
+        if not self.loaded:
+            self.load()
+        requests, texts = prepared.requests, prepared.texts
+        inputs = prepared.inputs.to(self.device)
         gen = requests[0].generation
-        if any(r.generation != gen for r in requests):
-            raise EvalkitError("a batch mixes generation parameters; the runner must not do that")
         gen_kwargs: dict[str, Any] = {"max_new_tokens": gen.max_new_tokens}
         if gen.min_new_tokens:
             gen_kwargs["min_new_tokens"] = gen.min_new_tokens
@@ -402,9 +431,10 @@ class HFModel(CheckpointModel):
             out = self.model.generate(**inputs, **gen_kwargs)
         prompt_len = inputs["input_ids"].shape[1]
         new_tokens = self.generated_tokens(out, prompt_len)
-        decoded = self.processor.batch_decode(
-            new_tokens, skip_special_tokens=True, clean_up_tokenization_spaces=False
-        )
+        with self._tokenizer_lock:
+            decoded = self.processor.batch_decode(
+                new_tokens, skip_special_tokens=True, clean_up_tokenization_spaces=False
+            )
         end_ids = self._end_token_ids()
         pad = tok.pad_token_id if tok.pad_token_id is not None else -1
         responses = []

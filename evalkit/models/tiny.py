@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -263,7 +264,7 @@ def train_on_synthetic_docvqa(model, processor, spec: TinySpec) -> None:
         optimizer = torch.optim.AdamW(model.parameters(), lr=spec.train_lr, weight_decay=0.0)
         model.train()
         pad = tok.pad_token_id
-        for _ in range(spec.train_steps):
+        for _ in _build_progress(spec.train_steps):
             batch = rng.sample(examples, 8)
             width = max(len(e[0]) for e in batch)
             ids = torch.full((len(batch), width), pad, dtype=torch.long)
@@ -291,6 +292,13 @@ def train_on_synthetic_docvqa(model, processor, spec: TinySpec) -> None:
         torch.set_num_threads(threads)
 
 
+def _build_progress(steps: int):  # noqa: ANN202 - a tqdm iterator
+    """A progress bar (stderr) over the training steps of the first-run build."""
+    from tqdm import tqdm
+
+    return tqdm(range(steps), desc="building tiny model", unit="step", leave=False, dynamic_ncols=True)
+
+
 def ensure_tiny_model(cache_dir: str | os.PathLike[str], spec: TinySpec | None = None) -> Path:
     """Return the folder of the tiny model for ``spec``, building it atomically on first use.
 
@@ -303,6 +311,13 @@ def ensure_tiny_model(cache_dir: str | os.PathLike[str], spec: TinySpec | None =
     if (target / "evalkit_tiny.json").exists():
         return target
     root.mkdir(parents=True, exist_ok=True)
+    if spec.train_steps > 0:  # the first run would otherwise sit silent for a minute or two
+        print(
+            f"evalkit: building the tiny test model in {target} (first run only: "
+            f"{spec.train_steps} training steps on synthetic pages, about 1-2 minutes)",
+            file=sys.stderr,
+            flush=True,
+        )
     tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=root))
     try:
         build_tiny_qwen2_vl(tmp, spec)

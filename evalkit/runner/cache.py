@@ -1,6 +1,6 @@
 """Content-addressed response cache (SQLite, never pickle).
 
-Key = sha256(model identity hash, request fingerprint). The model identity covers the backend,
+Key = sha256(key version, model identity hash, request fingerprint). The model identity covers the backend,
 checkpoint (hub revision or weight-file hash), dtype, pixel budget and chat template; the request
 fingerprint covers the messages (text and image pixel digests) and the generation parameters. A
 rerun whose requests are all cached never loads the model.
@@ -23,9 +23,15 @@ from evalkit.types import Response
 log = logging.getLogger("evalkit")
 
 
+#: version of the key scheme; bumped whenever the request fingerprint is computed differently
+#: (2: pixels hashed with XXH3-128 instead of sha256), so that no stale entry can ever be served.
+#: The cache stays valid across evalkit versions only through this field.
+CACHE_KEY_VERSION = 2
+
+
 def cache_key(model_hash: str, request_fingerprint: str) -> str:
-    """The cache key of one (model, request) pair."""
-    return hashlib.sha256(f"{model_hash}:{request_fingerprint}".encode()).hexdigest()
+    """The cache key of one (model, request) pair (includes :data:`CACHE_KEY_VERSION`)."""
+    return hashlib.sha256(f"v{CACHE_KEY_VERSION}:{model_hash}:{request_fingerprint}".encode()).hexdigest()
 
 
 def open_cache(path: str | os.PathLike[str]) -> tuple[ResponseCache | None, str | None]:

@@ -268,17 +268,14 @@ def run_rank(cfg: Mapping[str, Any], rank: int, world_size: int, pending_ids: Se
     try:
         task, model = prepare(cfg)
         task.load()
-        inner_generate = model.generate
 
-        def generate(requests):  # noqa: ANN001, ANN202 - same signature as Model.generate
+        def working_on(requests: list[Any]) -> None:  # before every model call: what this rank does
             status.state, status.samples = "working", [r.sample_id for r in requests]
             status.write(path)
-            return inner_generate(requests)
 
-        model.generate = generate  # type: ignore[method-assign]
         runner = ShardRunner(
             task, model, output_dir, runner_options(cfg, rank, world_size),
-            shard=shard_of(pending_ids, rank, world_size),
+            shard=shard_of(pending_ids, rank, world_size), on_generate=working_on,
         )  # fmt: skip
         runner.run()
         model.close()

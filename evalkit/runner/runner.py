@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +55,12 @@ class RunnerOptions:
     #: rebuild the requests of finished samples and reuse a record only if its fingerprint still
     #: matches (``None``: the caller decides; see :func:`evalkit.runner.identity`)
     verify_resumed: bool = True
+    #: threads building requests (decode, resize, hash, thumbnail) ahead of generation; 0 builds
+    #: them in the main thread, one after another; None: min(4, CPU cores)
+    workers: int | None = None
+    #: batches whose backend preprocessing (template, processor) runs while the current one
+    #: generates; 0: none (strictly sequential)
+    prefetch_batches: int = 1
 
 
 @dataclass
@@ -92,6 +100,7 @@ class Runner:
         output_dir: str | os.PathLike[str],
         options: RunnerOptions | None = None,
         on_batch_done: Callable[[int], None] | None = None,
+        on_generate: Callable[[list[Request]], None] | None = None,
     ):
         self.task = task
         self.model = model
@@ -104,6 +113,10 @@ class Runner:
         self._model_hash: str | None = None
         self._consecutive_model_errors = 0
         self._thumbs_written = 0
+        self._on_generate = on_generate
+        self._lock = threading.Lock()
+        self._bar: Any = None
+        self._prep_pool: ThreadPoolExecutor | None = None
 
     # ----------------------------------------------------------------- public
     def select_samples(self) -> list[Sample]:
@@ -207,55 +220,102 @@ class Runner:
             dynamic_ncols=True,
             position=self.options.rank,
             leave=True,
+            smoothing=0,  # the ETA from the average rate of the samples, not the first slow batch
         )
 
     def _run_pending(self, todo: list[Sample], initial: int) -> None:
         opts = self.options
         bs = max(1, int(opts.batch_size or self.model.preferred_batch_size or 1))
         window = bs * max(1, opts.window_batches)
-        bar = self._progress(total=initial + len(todo), initial=initial)
+        # engines that batch themselves (vLLM, an HTTP client's concurrency) get the whole window
+        per_call = window if getattr(self.model, "takes_windows", False) else bs
+        self._bar = bar = self._progress(total=initial + len(todo), initial=initial)
+        builder = RequestBuilder(self, workers=resolve_workers(opts.workers))
+        if opts.prefetch_batches > 0:
+            self._prep_pool = ThreadPoolExecutor(1, thread_name_prefix="evalkit-prepare")
         try:
-            for start in range(0, len(todo), window):
-                chunk = todo[start : start + window]
-                built: list[tuple[Sample, Request]] = []
-                errors: list[Record] = []
-                for sample in chunk:
-                    problem = sample.error or _unsafe_sample(sample)
-                    if problem:
-                        errors.append(self._error_record(sample, problem, "input"))
-                        continue
-                    try:
-                        built.append((sample, self._build(sample)))
-                    except InputError as exc:
-                        errors.append(self._error_record(sample, str(exc), "input"))
-                    except (KeyError, TypeError, ValueError, IndexError, RecursionError) as exc:
-                        errors.append(
-                            self._error_record(
-                                sample, f"bad sample data: {type(exc).__name__}: {exc}", "input"
-                            )
-                        )
+            for built, errors in builder.windows(todo, window):
                 if errors:
                     self.stats.n_input_errors += len(errors)
                     self.store.append(errors)
                     bar.update(len(errors))
                 if opts.sort_by_length:
                     built.sort(key=lambda sr: _length_key(sr[1]))
-                for b in range(0, len(built), bs):
-                    batch = built[b : b + bs]
-                    self.store.append(self._process_batch(batch))
-                    bar.update(len(batch))
-                    if self._on_batch_done is not None:
-                        self._on_batch_done(len(batch))
+                batches = [built[b : b + per_call] for b in range(0, len(built), per_call)]
+                self._run_batches(batches)
                 bar.set_postfix(
                     cached=self.stats.n_cached, errors=self.stats.n_input_errors + self.stats.n_model_errors
                 )
         finally:
+            builder.close()
+            if self._prep_pool is not None:
+                self._prep_pool.shutdown(wait=True, cancel_futures=True)
+                self._prep_pool = None
             bar.close()
 
-    def _build(self, sample: Sample) -> Request:
-        request = self.task.build_request(sample)
-        if self._thumbs_written < self.options.thumbnails and request.images:
+    def _run_batches(self, batches: list[list[tuple[Sample, Request]]]) -> None:
+        """Look the window's batches up in the cache, then generate the misses batch by batch, the
+        backend's preprocessing of the next ``prefetch_batches`` batches running meanwhile; records
+        are written in batch order."""
+        lookups = [self._lookup(batch) for batch in batches]
+        prepared: dict[int, Future[Any]] = {}
+        miss_order = [j for j, (_, misses) in enumerate(lookups) if misses]
+        for j, batch in enumerate(batches):
+            responses, misses = lookups[j]
+            if misses:
+                self._ensure_loaded()
+                pos = miss_order.index(j)
+                for k in miss_order[pos + 1 : pos + 1 + self.options.prefetch_batches]:
+                    if k not in prepared and self._prep_pool is not None:
+                        reqs = [batches[k][i][1] for i in lookups[k][1]]
+                        prepared[k] = self._prep_pool.submit(self.model.prepare, reqs)
+                fresh = self._generate([batch[i][1] for i in misses], prepared.pop(j, None))
+                for i, resp in zip(misses, fresh, strict=True):
+                    if resp.prompt is None:
+                        resp.prompt = self.model.render_prompt(batch[i][1])
+                    responses[i] = resp
+                if self._cache is not None:
+                    keys = [self._cache_key(batch[i][1]) for i in misses]
+                    self._cache.put_many(zip(keys, [responses[i] for i in misses], strict=True))  # type: ignore[misc]
+            records = [
+                self._record(sample, request, resp, cached=i not in misses)  # type: ignore[arg-type]
+                for i, ((sample, request), resp) in enumerate(zip(batch, responses, strict=True))
+            ]
+            self.store.append(records)
+            self._bar.update(len(batch))
+            if self._on_batch_done is not None:
+                self._on_batch_done(len(batch))
+
+    def _cache_key(self, request: Request) -> str:
+        return cache_key(self._model_key(), request_fingerprint(request))
+
+    def _lookup(self, batch: list[tuple[Sample, Request]]) -> tuple[list[Response | None], list[int]]:
+        """``(responses, misses)``: the cached response of each request (None where there is none)
+        and the positions of the requests that must be generated."""
+        if self._cache is None:
+            return [None] * len(batch), list(range(len(batch)))
+        keys = [self._cache_key(req) for _, req in batch]
+        hits = self._cache.get_many(keys)
+        responses: list[Response | None] = [hits.get(k) for k in keys]
+        return responses, [i for i, r in enumerate(responses) if r is None]
+
+    def build_one(self, sample: Sample, thumbnail: bool) -> Request | Record:
+        """The request of one sample, or its input-error record (bad data never stops the run).
+
+        Thread-safe: called by the request-building workers. The fingerprint is computed here, once
+        (off the main thread), and carried by the request."""
+        problem = sample.error or _unsafe_sample(sample)
+        if problem:
+            return self._error_record(sample, problem, "input")
+        try:
+            request = self.task.build_request(sample)
+        except InputError as exc:
+            return self._error_record(sample, str(exc), "input")
+        except (KeyError, TypeError, ValueError, IndexError, RecursionError) as exc:
+            return self._error_record(sample, f"bad sample data: {type(exc).__name__}: {exc}", "input")
+        if thumbnail and request.images:
             self._save_thumbnail(sample, request)
+        request_fingerprint(request)
         return request
 
     def _save_thumbnail(self, sample: Sample, request: Request) -> None:
@@ -266,7 +326,8 @@ class Runner:
             if not path.exists():
                 path.parent.mkdir(parents=True, exist_ok=True)
                 thumbnail_jpeg(request.images[0], path)
-            self._thumbs_written += 1
+            with self._lock:
+                self._thumbs_written += 1
         except OSError as exc:  # a thumbnail is a nicety; never fail a sample for it
             log.debug("thumbnail for %s not written: %s", sample.id, exc)
 
@@ -284,17 +345,24 @@ class Runner:
                 raise
             except Exception as exc:  # a checkpoint problem: one line, never a traceback
                 raise EvalkitError(load_failure_message(self.model, exc)) from exc
-            self.stats.load_s += time.perf_counter() - t
+            took = time.perf_counter() - t
+            self.stats.load_s += took
             self.stats.model_loaded = True
+            if hasattr(self._bar, "start_t"):  # the ETA is the samples' rate: the load is not a sample
+                self._bar.start_t += took
 
-    def _generate(self, requests: list[Request]) -> list[Response]:
-        """Generate for a batch; if the batch fails as a whole, retry each request alone so one bad
-        request cannot take its batch-mates down."""
+    def _generate(self, requests: list[Request], prepared: Future[Any] | None = None) -> list[Response]:
+        """Generate for a batch (from its ``prepared`` inputs when the preprocessing ran ahead); if
+        the batch fails as a whole, retry each request alone so one bad request cannot take its
+        batch-mates down."""
         self._ensure_loaded()
+        if self._on_generate is not None:
+            self._on_generate(requests)
         t = time.perf_counter()
         try:
             try:
-                responses = self.model.generate(requests)
+                inputs = prepared.result() if prepared is not None else self.model.prepare(requests)
+                responses = self.model.generate_prepared(inputs)
                 if len(responses) != len(requests):
                     raise EvalkitError(
                         f"backend returned {len(responses)} responses for {len(requests)} requests"
@@ -311,31 +379,6 @@ class Runner:
                 return [self._generate([r])[0] for r in requests]
         finally:
             self.stats.model_s += time.perf_counter() - t
-
-    def _process_batch(self, batch: list[tuple[Sample, Request]]) -> list[Record]:
-        keys: list[str] = []
-        if self._cache is not None:
-            model_key = self._model_key()
-            keys = [cache_key(model_key, request_fingerprint(req)) for _, req in batch]
-            hits = self._cache.get_many(keys)
-        else:
-            hits = {}
-        responses: list[Response | None] = [hits.get(k) for k in keys] if keys else [None] * len(batch)
-        misses = [i for i, r in enumerate(responses) if r is None]
-        if misses:
-            fresh = self._generate([batch[i][1] for i in misses])
-            for i, resp in zip(misses, fresh, strict=True):
-                if resp.prompt is None:
-                    resp.prompt = self.model.render_prompt(batch[i][1])
-                responses[i] = resp
-            if self._cache is not None:
-                self._cache.put_many((keys[i], responses[i]) for i in misses)  # type: ignore[misc]
-        records = []
-        for i, ((sample, request), resp) in enumerate(zip(batch, responses, strict=True)):
-            assert resp is not None
-            cached = i not in misses
-            records.append(self._record(sample, request, resp, cached))
-        return records
 
     def _record(self, sample: Sample, request: Request, resp: Response, cached: bool) -> Record:
         rec = Record(
@@ -445,3 +488,59 @@ def score_record(task: Task, sample: Sample, rec: Record) -> Record:
     except (ValueError, TypeError, KeyError) as exc:
         rec.error, rec.error_type = f"cannot score: {exc}", "score"
     return rec
+
+
+def resolve_workers(workers: int | None) -> int:
+    """The number of request-building threads: ``runner.workers``, or min(4, CPU cores)."""
+    if workers is not None:
+        return max(0, int(workers))
+    return min(4, os.cpu_count() or 1)
+
+
+class RequestBuilder:
+    """Builds the requests of the pending samples ahead of generation, one window at a time.
+
+    With ``workers > 0`` a pool of threads builds them (image decode, resize, hashing and thumbnail
+    encoding release the GIL in PIL, numpy and xxhash), the next window being submitted while the
+    current one is generated: at most two windows of requests exist at once, whatever the number of
+    samples. Results come back in sample order, so the run is identical to a sequential one."""
+
+    def __init__(self, runner: Runner, workers: int):
+        self.runner = runner
+        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="evalkit-build") if workers > 0 else None
+        self._thumbnails_left = max(0, runner.options.thumbnails)
+
+    def _submit(self, chunk: list[Sample]) -> list[Future[Request | Record] | tuple[Sample, bool]]:
+        out: list[Future[Request | Record] | tuple[Sample, bool]] = []
+        for sample in chunk:
+            thumb = self._thumbnails_left > 0  # the first n pending samples get a preview
+            self._thumbnails_left -= int(thumb)
+            if self.pool is None:
+                out.append((sample, thumb))
+            else:
+                out.append(self.pool.submit(self.runner.build_one, sample, thumb))
+        return out
+
+    def windows(
+        self, todo: Sequence[Sample], window: int
+    ) -> Iterator[tuple[list[tuple[Sample, Request]], list[Record]]]:
+        """``(built, errors)`` per window of ``window`` samples, in order; the next window is being
+        built while the caller works on this one."""
+        chunks = [list(todo[i : i + window]) for i in range(0, len(todo), window)]
+        ahead = self._submit(chunks[0]) if chunks else []
+        for n, chunk in enumerate(chunks):
+            current, ahead = ahead, (self._submit(chunks[n + 1]) if n + 1 < len(chunks) else [])
+            built: list[tuple[Sample, Request]] = []
+            errors: list[Record] = []
+            for sample, item in zip(chunk, current, strict=True):
+                result = item.result() if isinstance(item, Future) else self.runner.build_one(*item)
+                if isinstance(result, Record):
+                    errors.append(result)
+                else:
+                    built.append((sample, result))
+            yield built, errors
+
+    def close(self) -> None:
+        """Stop the workers (requests not started yet are dropped)."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
