@@ -36,6 +36,9 @@ from evalkit.testing.image_qa import png_image as _png
 
 # bad rows are asserted through n_errors; their warning is expected
 pytestmark = pytest.mark.filterwarnings("ignore:.*samples had errors:UserWarning")
+# the fixtures hold bad rows on purpose (error records are asserted); the run-level error gate
+# (runner.max_error_rate) is tested on its own, so it is opened here
+LENIENT = "runner.max_error_rate=1.0"
 
 CLI_TASKS = ("realworldqa", "mtvqa", "chartqa")  # one real CLI run per family (a Hydra sweep)
 INPROCESS_TASKS = tuple(t for t in FIXTURES if t not in CLI_TASKS)
@@ -84,6 +87,7 @@ def run_fake(tmp_path: Path, task: str, data: Path, answers: dict[str, Any], *ov
             "+model.mode=table",
             f"+model.answers={answers_file}",
             "runner.progress=false",
+            LENIENT,
             "runner.cache=false",
             *overrides,
         ],
@@ -125,6 +129,7 @@ def test_end_to_end_on_tiny_model(task, fixtures_root, tiny_model_dir, tmp_path)
             "batch_size=3",
             "task.generation.max_new_tokens=4",
             "runner.progress=false",
+            LENIENT,
         ],
     )
     t = assert_contract(results, task, 3, out)
@@ -153,7 +158,7 @@ def test_cli_sweep_one_task_per_family(fixtures_root, tiny_model_dir, tmp_path, 
         "run", "-m", f"task={','.join(CLI_TASKS)}", "model=hf", f"model.pretrained={tiny_model_dir}",
         "model.max_pixels=50176", f"task.dataset.path={fixtures_root}/${{task.name}}",
         f"output_dir={tmp_path}/${{task.name}}", "batch_size=4", "task.generation.max_new_tokens=4",
-        "runner.progress=false",
+        "runner.progress=false", LENIENT,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     res = {t: json.loads((tmp_path / t / "results.json").read_text()) for t in CLI_TASKS}
