@@ -21,13 +21,25 @@ task plugin.
 from __future__ import annotations
 
 import os
-import re
 import sys
 import traceback
 from collections.abc import Sequence
-from pathlib import Path
 
 from evalkit.errors import EvalkitError, UsageError
+from evalkit.overrides import (  # noqa: F401 - the override checks live below the commands
+    _group_choice,
+    _key_overrides,
+    base_config,
+    check_names,
+    check_no_secrets,
+    check_output_dir_writable,
+    check_override_keys,
+    config_to_dict,
+    hydra_error_to_usage,
+    precheck_values,
+    register_entry_point_tasks,
+    register_output_dir_resolver,
+)
 from evalkit.redact import redact_text
 
 USAGE = "\n\n".join(__doc__.split("\n\n")[1:3]) if __doc__ else ""
@@ -69,201 +81,6 @@ def _debug_enabled(argv: list[str]) -> bool:
     return "--debug" in argv or os.environ.get("EVALKIT_DEBUG", "") not in ("", "0", "false")
 
 
-def _group_choice(args: Sequence[str], group: str) -> list[str]:
-    for a in args:
-        if a.startswith(f"{group}=") or a.startswith(f"+{group}="):
-            value = a.split("=", 1)[1]
-            return [v for v in value.split(",") if v]
-    return []
-
-
-_SECRET_OVERRIDE = re.compile(r"^[+~]*[\w.]*(api[_-]?key|token|secret|password)\s*=", re.IGNORECASE)
-_SECRET_HEADERS = re.compile(r"(headers|auth|credentials?|cookie)$", re.IGNORECASE)
-_CREDENTIAL_VALUE = re.compile(r"(?i)(authorization|bearer|basic|api[_-]?key|token|cookie|sk-)")
-
-
-def check_no_secrets(args: Sequence[str]) -> None:
-    """Refuse credentials on the command line: they would land in shell history and Hydra's dumps."""
-    from evalkit.redact import url_secret_parts
-
-    for a in args:
-        if _SECRET_OVERRIDE.match(a) and not a.split("=", 1)[0].endswith("_env"):
-            key = a.split("=", 1)[0].lstrip("+~")
-            raise UsageError(
-                f"{key} must not be given on the command line; put the key in an environment variable and "
-                f"name it with {key.rsplit('.', 1)[0] + '.' if '.' in key else ''}api_key_env=<VARIABLE>"
-            )
-        key, _, value = a.partition("=")
-        key = key.lstrip("+~")
-        if _SECRET_HEADERS.search(key) and _CREDENTIAL_VALUE.search(value):
-            raise UsageError(
-                f"{key} must not carry credentials on the command line; put the key in an environment "
-                "variable and name it with model.api_key_env=<VARIABLE>"
-            )
-        if "://" in value and url_secret_parts(value.strip("'\"")):
-            raise UsageError(
-                f"{key} must not carry credentials (user info or query values) on the command line; "
-                "put the key in an environment variable (model.api_key_env=<VARIABLE>) and pass the URL "
-                "without them"
-            )
-
-
-def check_names(args: Sequence[str]) -> None:
-    """Fail early, with the list of choices, on an unknown task/model/runner/judge name."""
-    from evalkit.tasks.registry import _group_entries, list_models, list_tasks
-
-    for group, available in (
-        ("task", [e.name for e in list_tasks()]),
-        ("model", [e.name for e in list_models()]),
-        ("runner", [e.name for e in _group_entries("runner")]),
-        ("judge", [e.name for e in _group_entries("judge")]),
-    ):
-        for name in _group_choice(args, group):
-            if name not in available:
-                raise UsageError(
-                    f"unknown {group} {name!r}; available: {', '.join(available)} (see `evalkit list`)"
-                )
-
-
-_GROUPS = ("task", "model", "runner", "judge")
-
-
-def _key_overrides(args: Sequence[str]) -> list[tuple[str, str]]:
-    """``(prefix, key)`` of every value override (``key=v``, ``+key=v``, ``++key=v``, ``~key``);
-    group choices, Hydra's own keys and flags are left out."""
-    out = []
-    for a in args:
-        if a.startswith("-") or ("=" not in a and not a.startswith("~")):
-            continue
-        raw = a.split("=", 1)[0]
-        prefix = raw[: len(raw) - len(raw.lstrip("+~"))]
-        key = raw.lstrip("+~")
-        if key in _GROUPS or key.startswith(("hydra.", "hydra/")) or key == "hydra" or "/" in key:
-            continue
-        out.append((prefix, key))
-    return out
-
-
-def base_config(args: Sequence[str]) -> dict:
-    """The composed config for the group choices in ``args`` (first choice of a sweep), without
-    any value override: the reference for checking override keys."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_module
-    from omegaconf import OmegaConf
-
-    choices = [f"{g}={c[0]}" for g in _GROUPS if (c := _group_choice(args, g))]
-    register_output_dir_resolver()
-    with initialize_config_module(config_module="evalkit.configs", version_base=None):
-        cfg = hydra_compose(config_name="config", overrides=choices)
-    data = OmegaConf.to_container(cfg, resolve=False)
-    assert isinstance(data, dict)
-    data.pop("hydra", None)
-    return data
-
-
-def check_override_keys(args: Sequence[str]) -> None:
-    """Refuse a misspelt override key with one line naming the closest valid key.
-
-    ``key=v`` must name an existing key. ``+key=v`` may add a new key inside the task, model or judge
-    group (a plugin's or backend's own option); new keys at the top level or under ``runner`` are
-    refused (nothing would read them)."""
-    from evalkit.config_check import flat_keys, unknown_key_error
-
-    overrides = _key_overrides(args)
-    if not overrides:
-        return
-    valid = flat_keys(base_config(args))
-    known = set(valid)
-    for prefix, key in overrides:
-        if key in known:
-            continue
-        parent = key.rsplit(".", 1)[0] if "." in key else ""
-        group = key.split(".", 1)[0]
-        adding = "+" in prefix
-        if adding and group in ("task", "model", "judge") and (parent in known or parent == group):
-            continue  # `+` adds a plugin's or backend's own option deliberately
-        raise unknown_key_error(key, valid)
-
-
-def precheck_values(args: Sequence[str]) -> None:
-    """Compose the run's config once and check its values and its output folder before Hydra
-    starts the job (which creates the folder): a bad value leaves nothing behind."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_module
-    from omegaconf import OmegaConf
-
-    from evalkit.config_check import validate_config
-
-    with initialize_config_module(config_module="evalkit.configs", version_base=None):
-        cfg = hydra_compose(config_name="config", overrides=list(args))
-    data = OmegaConf.to_container(cfg, resolve=True)
-    assert isinstance(data, dict)
-    data.pop("hydra", None)
-    validate_config(data)
-    check_output_dir_writable(str(data.get("output_dir") or ""))
-
-
-def check_output_dir_writable(output_dir: str) -> None:
-    """One line when ``output_dir`` cannot be created or written (a file in the way, read-only)."""
-    if not output_dir:
-        return
-    path = Path(output_dir).expanduser()
-    probe = path
-    while not probe.exists() and probe.parent != probe:
-        probe = probe.parent
-    problem = None
-    if not probe.is_dir():
-        problem = f"{probe} is not a folder"
-    elif not os.access(probe, os.W_OK | os.X_OK):
-        problem = "permission denied"
-    else:
-        try:
-            import tempfile
-
-            with tempfile.TemporaryFile(dir=probe):
-                pass
-        except OSError as exc:
-            problem = exc.strerror or str(exc)
-    if problem:
-        raise UsageError(f"output_dir {path} is not writable ({problem}); choose another output_dir=<folder>")
-
-
-def register_output_dir_resolver() -> None:
-    """Register ``${evalkit_output_dir:}`` (the default output folder, one per distinct evaluation)."""
-    from omegaconf import OmegaConf
-
-    if OmegaConf.has_resolver("evalkit_output_dir"):
-        return
-
-    def resolve(*, _root_):  # noqa: ANN001, ANN202 - OmegaConf passes the root config
-        from evalkit.runner.identity import default_output_dir
-
-        clean = {}
-        for key in ("task", "model", "limit", "seed"):
-            if key in _root_:
-                node = _root_[key]
-                clean[key] = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
-        return default_output_dir(clean)
-
-    OmegaConf.register_new_resolver("evalkit_output_dir", resolve)
-
-
-def register_entry_point_tasks(args: Sequence[str]) -> None:
-    """Make entry-point tasks selectable as ``task=<name>`` by storing their default config."""
-    from evalkit.tasks.registry import config_dir, entry_point_config
-
-    names = [n for n in _group_choice(args, "task") if not (config_dir() / "task" / f"{n}.yaml").exists()]
-    if not names:
-        return
-    from hydra.core.config_store import ConfigStore
-
-    cs = ConfigStore.instance()
-    for name in names:
-        config = entry_point_config(name)
-        if config is not None:
-            cs.store(group="task", name=name, node=config)
-
-
 def _print_results(results: dict) -> None:
     rows = []
     for name, t in (results.get("tasks") or {}).items():
@@ -291,16 +108,6 @@ def _print_results(results: dict) -> None:
             )
 
 
-def hydra_error_to_usage(exc: BaseException) -> UsageError:
-    """One line for a Hydra/OmegaConf composition error (bad override syntax, missing config...)."""
-    text = " ".join(str(exc).split())
-    text = text.replace("Set the environment variable HYDRA_FULL_ERROR=1 for a complete stack trace.", "")
-    m = re.search(r"Could not override '([^']+)'", text)
-    if m:
-        return UsageError(f"unknown config key {m.group(1)!r} (see `evalkit run --cfg job` for the config)")
-    return UsageError(f"bad override: {text[:300].strip()}")
-
-
 def _job_output_dir(cfg, multirun: bool) -> str | None:  # noqa: ANN001 - an OmegaConf node
     """In a ``-m`` sweep with an explicit ``output_dir``, each job gets its own sub-folder named
     after its evaluation (the default output_dir already differs per evaluation)."""
@@ -310,7 +117,6 @@ def _job_output_dir(cfg, multirun: bool) -> str | None:  # noqa: ANN001 - an Ome
 
     if not any(o.lstrip("+").startswith("output_dir=") for o in HydraConfig.get().overrides.task):
         return None
-    from evalkit.api import config_to_dict
     from evalkit.runner.identity import default_output_dir
 
     name = default_output_dir(config_to_dict(cfg)).split("/", 1)[1].replace("/", "-")
@@ -320,7 +126,7 @@ def _job_output_dir(cfg, multirun: bool) -> str | None:  # noqa: ANN001 - an Ome
 def _hydra_job(cfg) -> None:  # the body of `evalkit run`, called by Hydra per job
     from hydra.core.hydra_config import HydraConfig
 
-    from evalkit.api import IncompleteRunError, config_to_dict, run_from_config
+    from evalkit.pipeline import IncompleteRunError, run_from_config
     from evalkit.redact import install_log_redaction, register_config_secrets
 
     multirun = HydraConfig.get().mode.name == "MULTIRUN"
@@ -417,7 +223,7 @@ def cmd_list(args: list[str]) -> int:
 
 def cmd_score(args: list[str]) -> int:
     """``evalkit score task=<name> samples=<file> [format=evalkit|lmms_eval|vlmevalkit] [overrides]``."""
-    from evalkit.api import IncompleteRunError
+    from evalkit.pipeline import IncompleteRunError
     from evalkit.runner.rescore import rescore
 
     try:

@@ -31,7 +31,7 @@ def judge_main(argv: list[str]) -> int:
 
 def rejudge(argv: list[str]) -> dict[str, Any]:
     """Run ``evalkit judge`` with CLI-style ``key=value`` arguments; returns the results dict."""
-    from evalkit.api import compose
+    from evalkit.overrides import compose
     from evalkit.runner.rescore import _pop_arg, match_predictions, open_samples_file
     from evalkit.runner.results import finalize_task, now_iso, provenance, write_results
     from evalkit.runner.runner import score_record

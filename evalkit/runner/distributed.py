@@ -11,7 +11,7 @@ Two ways to get ranks:
   ``rank N failed while processing sample <id>``. A watchdog kills a rank that makes no progress
   (its status and part files unchanged) for ``runner.rank_timeout_s`` — a hung or stopped
   process — and fails the run the same way, naming the rank and the sample it was on. Once every worker has exited cleanly it merges
-  all part files and scores (:func:`evalkit.api.finish`).
+  all part files and scores (the pipeline's ``finish`` stage).
 * **torchrun** (``WORLD_SIZE > 1`` in the environment, single- or multi-node): every process is a
   rank. ``torch.distributed`` (gloo on CPU, nccl on GPU, plus a gloo group for control messages)
   carries the lock decision from rank 0 to all ranks, the final barrier (``monitored_barrier``
@@ -41,7 +41,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -236,6 +236,21 @@ def rank_model_config(cfg: Mapping[str, Any], settings: DistSettings, on_gpu: bo
     return out
 
 
+@dataclass(frozen=True)
+class Stages:
+    """The stages of :mod:`evalkit.pipeline` that ranks and the coordinator run, handed in as
+    arguments: nothing below the pipeline imports it (no import circle)."""
+
+    #: ``cfg -> (task, model)``: build the objects (no weights, no data)
+    prepare: Callable[[Mapping[str, Any]], tuple[Task, Model]]
+    #: ``(cfg, task, model, output_dir) -> RunnerOptions``: identity check, run.json, config.yaml
+    open_evaluation: Callable[..., Any]
+    #: ``(cfg, rank=0, world_size=1) -> RunnerOptions``
+    runner_options: Callable[..., Any]
+    #: ``(cfg, task, model, records, stats, start, total_s) -> results``: aggregate and write
+    finish: Callable[..., dict[str, Any]]
+
+
 class ShardRunner(Runner):
     """A Runner whose shard is fixed by the coordinator's snapshot of the pending samples."""
 
@@ -253,20 +268,20 @@ def shard_of(pending_ids: Sequence[str], rank: int, world_size: int) -> list[str
     return [sid for i, sid in enumerate(pending_ids) if i % world_size == rank]
 
 
-def run_rank(cfg: Mapping[str, Any], rank: int, world_size: int, pending_ids: Sequence[str]) -> RunStats:
+def run_rank(
+    cfg: Mapping[str, Any], rank: int, world_size: int, pending_ids: Sequence[str], stages: Stages
+) -> RunStats:
     """Evaluate rank ``rank``'s shard of ``pending_ids`` (the coordinator's snapshot of the
     unfinished samples, in dataset order); returns its statistics.
 
     Writes the status file before loading and before every batch; on an exception the status
     becomes ``failed`` with the error and the exception propagates."""
-    from evalkit.api import prepare, runner_options
-
     output_dir = output_dir_of(cfg)
     path = status_path(output_dir, _task_name(cfg), rank)
     status = RankStatus(rank=rank, world_size=world_size, state="loading")
     status.write(path)
     try:
-        task, model = prepare(cfg)
+        task, model = stages.prepare(cfg)
         task.load()
 
         def working_on(requests: list[Any]) -> None:  # before every model call: what this rank does
@@ -274,7 +289,7 @@ def run_rank(cfg: Mapping[str, Any], rank: int, world_size: int, pending_ids: Se
             status.write(path)
 
         runner = ShardRunner(
-            task, model, output_dir, runner_options(cfg, rank, world_size),
+            task, model, output_dir, stages.runner_options(cfg, rank, world_size),
             shard=shard_of(pending_ids, rank, world_size), on_generate=working_on,
         )  # fmt: skip
         runner.run()
@@ -310,16 +325,14 @@ def sum_stats(per_rank: Sequence[Mapping[str, Any]]) -> RunStats:
     return total
 
 
-def coordinator_setup(cfg: Mapping[str, Any]) -> tuple[Task, Model, int, list[str]]:
+def coordinator_setup(cfg: Mapping[str, Any], stages: Stages) -> tuple[Task, Model, int, list[str]]:
     """The coordinator's preparation, under the output lock, before any rank starts: the task's
     ``before_run`` hook, the dataset, and the snapshot of unfinished samples that all ranks shard.
 
     Returns (task, model, number of samples already finished, ids still to do in dataset order)."""
-    from evalkit.api import open_evaluation, prepare
-
     output_dir = output_dir_of(cfg)
-    task, model = prepare(cfg)
-    options = open_evaluation(cfg, task, model, output_dir)  # identity check, run.json, config.yaml
+    task, model = stages.prepare(cfg)
+    options = stages.open_evaluation(cfg, task, model, output_dir)  # identity check, run.json, config.yaml
     runner = Runner(task, model, output_dir, options)
     samples = runner.select_samples()
     done = runner.store.load(repair=False, prefer_model=model.identity_hash())
@@ -336,12 +349,11 @@ def merge_and_finish(
     world_size: int,
     start: str,
     t0: float,
+    stages: Stages,
 ) -> dict[str, Any]:
     """Merge the part files of all ranks, check every sample is there, score and write results."""
-    from evalkit.api import finish, runner_options
-
     output_dir = output_dir_of(cfg)
-    samples = Runner(task, model, output_dir, runner_options(cfg)).select_samples()
+    samples = Runner(task, model, output_dir, stages.runner_options(cfg)).select_samples()
     found = RecordStore(output_dir, task.name).load(repair=False, prefer_model=model.identity_hash())
     missing = [s.id for s in samples if s.id not in found]
     if missing:
@@ -354,7 +366,7 @@ def merge_and_finish(
     stats.n_total, stats.n_resumed = len(samples), n_resumed
     stats.extra.update(world_size=world_size, ranks=[dict(s) for s in per_rank])
     records = task.after_generation(records, cfg, output_dir)
-    return finish(cfg, task, model, records, stats, start, time.perf_counter() - t0)
+    return stages.finish(cfg, task, model, records, stats, start, time.perf_counter() - t0)
 
 
 def _clear_parts_if_no_resume(cfg: Mapping[str, Any], output_dir: Path) -> None:
@@ -479,7 +491,7 @@ def _exit_how(code: int) -> str:
     return f"exit code {code}"
 
 
-def launch_local(cfg: Mapping[str, Any], settings: DistSettings) -> dict[str, Any]:
+def launch_local(cfg: Mapping[str, Any], settings: DistSettings, stages: Stages) -> dict[str, Any]:
     """Launcher mode: spawn ``nproc`` ranks on this machine, supervise them, merge and score."""
     from evalkit.runner.results import now_iso
 
@@ -490,13 +502,13 @@ def launch_local(cfg: Mapping[str, Any], settings: DistSettings) -> dict[str, An
     with OutputLock(output_dir):
         _clear_parts_if_no_resume(cfg, output_dir)
         repair_parts(output_dir, task_name)
-        task, model, n_resumed, pending_ids = coordinator_setup(cfg)
+        task, model, n_resumed, pending_ids = coordinator_setup(cfg, stages)
         gpus = visible_gpus() if str((cfg.get("model") or {}).get("device") or "auto") != "cpu" else []
         for r in range(n):
             path = status_path(output_dir, task_name, r)
             path.unlink(missing_ok=True)
         if not pending_ids:  # everything is finished already: merge and score, no ranks to start
-            return merge_and_finish(cfg, task, model, [], n_resumed, n, start, t0)
+            return merge_and_finish(cfg, task, model, [], n_resumed, n, start, t0, stages)
         rank_cfg = rank_model_config(cfg, settings, on_gpu=bool(gpus))
         cfg_path = output_dir / "parts" / _safe(task_name) / "status" / "run.json"
         _write_private(cfg_path, json.dumps({"config": rank_cfg, "pending": pending_ids}, default=str))
@@ -550,7 +562,7 @@ def launch_local(cfg: Mapping[str, Any], settings: DistSettings) -> dict[str, An
             if status is None or status.state != "done" or status.stats is None:
                 raise EvalkitError(f"rank {r} exited without finishing its shard (status: {status})")
             per_rank.append(status.stats)
-        return merge_and_finish(cfg, task, model, per_rank, n_resumed, n, start, t0)
+        return merge_and_finish(cfg, task, model, per_rank, n_resumed, n, start, t0, stages)
 
 
 def _write_private(path: Path, data: str) -> None:
@@ -563,7 +575,7 @@ def _write_private(path: Path, data: str) -> None:
     os.replace(tmp, path)
 
 
-def worker_main() -> int:
+def worker_main(stages: Stages) -> int:
     """Entry of a spawned rank (``python -m evalkit.runner.distributed_worker``)."""
     _die_with_parent()
     rank, world_size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
@@ -577,7 +589,7 @@ def worker_main() -> int:
         torch.set_num_threads(int(threads))
     import_plugins(cfg)
     try:
-        run_rank(cfg, rank, world_size, pending_ids)
+        run_rank(cfg, rank, world_size, pending_ids, stages)
     except EvalkitError as exc:
         print(f"evalkit: error: rank {rank}: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -612,7 +624,7 @@ def _init_process_group(settings: DistSettings, on_gpu: bool) -> Any:
     return dist.new_group(backend="gloo", timeout=timeout) if backend != "gloo" else dist.group.WORLD
 
 
-def run_torchrun_rank(cfg: Mapping[str, Any], settings: DistSettings) -> dict[str, Any]:
+def run_torchrun_rank(cfg: Mapping[str, Any], settings: DistSettings, stages: Stages) -> dict[str, Any]:
     """torchrun mode: this process is one rank; rank 0 locks, merges and scores."""
     import torch.distributed as dist
 
@@ -644,7 +656,7 @@ def run_torchrun_rank(cfg: Mapping[str, Any], settings: DistSettings) -> dict[st
                 lock = OutputLock(output_dir).acquire()
                 _clear_parts_if_no_resume(cfg, output_dir)
                 repair_parts(output_dir, task_name)
-                task, model, n_resumed, pending_ids = coordinator_setup(cfg)
+                task, model, n_resumed, pending_ids = coordinator_setup(cfg, stages)
                 verdict[0] = {"ok": True, "pending": (n_resumed, pending_ids)}
             except Exception as exc:  # any failure must reach the other ranks, or they wait
                 setup_error = exc
@@ -657,7 +669,7 @@ def run_torchrun_rank(cfg: Mapping[str, Any], settings: DistSettings) -> dict[st
         rank_cfg = rank_model_config(cfg, settings, on_gpu=bool(gpus))
         _install_sigterm_report(output_dir, task_name, rank, world_size)
         n_resumed, pending_ids = verdict[0]["pending"]
-        stats = run_rank(rank_cfg, rank, world_size, pending_ids)
+        stats = run_rank(rank_cfg, rank, world_size, pending_ids, stages)
         try:
             dist.monitored_barrier(group=group, timeout=_td(settings.timeout_s), wait_all_ranks=True)
         except RuntimeError as exc:
@@ -666,7 +678,7 @@ def run_torchrun_rank(cfg: Mapping[str, Any], settings: DistSettings) -> dict[st
         dist.gather_object(asdict(stats), gathered if rank == 0 else None, dst=0, group=group)
         if rank != 0:
             return {}
-        return merge_and_finish(cfg, task, model, gathered, n_resumed, world_size, start, t0)
+        return merge_and_finish(cfg, task, model, gathered, n_resumed, world_size, start, t0, stages)
     finally:
         if lock is not None:
             lock.release()
@@ -714,12 +726,12 @@ def _install_sigterm_report(output_dir: Path, task: str, rank: int, world_size: 
 
 
 # --------------------------------------------------------------------------- entry
-def run_distributed(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """Run the configured evaluation over several ranks; returns results.json (``{}`` on ranks
-    other than 0 under torchrun)."""
+def run_distributed(cfg: Mapping[str, Any], stages: Stages) -> dict[str, Any]:
+    """Run the configured evaluation over several ranks with the pipeline's ``stages``; returns
+    results.json (``{}`` on ranks other than 0 under torchrun)."""
     cfg = dict(cfg)
     settings = DistSettings.from_config(cfg)
     import_plugins(cfg)
     if under_torchrun():
-        return run_torchrun_rank(cfg, settings)
-    return launch_local(cfg, settings)
+        return run_torchrun_rank(cfg, settings, stages)
+    return launch_local(cfg, settings, stages)

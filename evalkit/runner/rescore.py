@@ -289,7 +289,8 @@ def rescore(args: list[str]) -> dict[str, Any]:
     run's config are used unless overridden, every field that is not recomputed (fingerprint, usage,
     model identity, thumbnail...) is kept, and results.json keeps the run's config with a
     ``rescored_by`` block."""
-    from evalkit.api import compose, mark_health, prepare
+    from evalkit.overrides import compose
+    from evalkit.pipeline import mark_health, prepare
 
     args = list(args)
     _run_folder_args(args)
@@ -369,7 +370,7 @@ def rescore(args: list[str]) -> dict[str, Any]:
         output_dir, task.name, result, model_info, config, prov, old_results.get("timing") or {}
     )
     if problem:
-        from evalkit.api import IncompleteRunError
+        from evalkit.pipeline import IncompleteRunError
 
         raise IncompleteRunError(
             f"{task.name}: {problem}; results written to {output_dir} (marked incomplete)", results

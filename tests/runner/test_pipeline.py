@@ -1,0 +1,219 @@
+"""The pipelined runner (issue 18): identical results to the sequential runner, overlap of the
+backend's preprocessing with generation, bounded work in flight, one fingerprint per request, fast
+pixel digests, a progress ETA that ignores the model load, and the first-run build message."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from evalkit.api import compose, evaluate, prepare
+from evalkit.models.base import Model
+from evalkit.runner.cache import CACHE_KEY_VERSION, cache_key
+from evalkit.runner.runner import Runner, RunnerOptions
+from evalkit.types import Request, Response, image_digest
+from tests.conftest import read_samples
+
+SEQUENTIAL = ["runner.workers=0", "runner.prefetch_batches=0"]
+PIPELINED = ["runner.workers=3", "runner.prefetch_batches=2", "runner.window_batches=1"]
+
+
+def _run(out: Path, tiny_model_dir: Path, docvqa_dir: Path, batch: int, mode: list[str]) -> list[dict]:
+    evaluate(
+        "docvqa",
+        "hf",
+        [
+            f"model.pretrained={tiny_model_dir}", "model.max_pixels=50176", f"task.dataset.path={docvqa_dir}",
+            "limit=20", f"batch_size={batch}", "runner.cache=false", "runner.progress=false",
+            f"output_dir={out}", *mode,
+        ],
+    )  # fmt: skip
+    return read_samples(out / "samples" / "docvqa.jsonl")
+
+
+@pytest.mark.parametrize("batch", [1, 8])
+def test_pipelined_predictions_equal_sequential(tmp_path, tiny_model_dir, docvqa_dir, batch) -> None:
+    sequential = _run(tmp_path / "seq", tiny_model_dir, docvqa_dir, batch, SEQUENTIAL)
+    pipelined = _run(tmp_path / "pipe", tiny_model_dir, docvqa_dir, batch, PIPELINED)
+    assert len(sequential) == len(pipelined) == 20
+    assert any(r["prediction"] for r in sequential)
+    keys = ("id", "prediction", "prompt", "fingerprint", "scores", "usage", "error", "question")
+    assert [[r.get(k) for k in keys] for r in pipelined] == [[r.get(k) for k in keys] for r in sequential]
+
+
+class TwoStepModel(Model):
+    """A backend that splits prepare/generate and records which thread did what, and when."""
+
+    preferred_batch_size = 2
+
+    def __init__(self) -> None:
+        super().__init__({"name": "two-step"})
+        self.events: list[tuple[str, tuple[str, ...], str]] = []
+        self.prepared: dict[tuple[str, ...], threading.Event] = {}
+        self.overlapped = 0
+        self.order: list[tuple[str, ...]] = []
+        self.on_generate: Any = None
+        self.next_batch: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+    def identity(self) -> dict[str, Any]:
+        return {"backend": "two-step"}
+
+    def _event(self, ids: tuple[str, ...]) -> threading.Event:
+        return self.prepared.setdefault(ids, threading.Event())
+
+    def prepare(self, requests: Sequence[Request]) -> list[Request]:
+        ids = tuple(r.sample_id for r in requests)
+        self.events.append(("prepare", ids, threading.current_thread().name))
+        self._event(ids).set()
+        return list(requests)
+
+    def generate(self, requests: Sequence[Request]) -> list[Response]:
+        return self.generate_prepared(self.prepare(requests))
+
+    def generate_prepared(self, prepared: list[Request]) -> list[Response]:
+        ids = tuple(r.sample_id for r in prepared)
+        self.order.append(ids)
+        if self.on_generate is not None:
+            self.on_generate()
+        nxt = self.next_batch.get(ids)
+        # the next batch's preprocessing must start while this batch is still generating
+        if nxt is not None and self._event(nxt).wait(timeout=120):
+            self.overlapped += 1
+        return [Response(text=r.sample_id) for r in prepared]
+
+
+def _docvqa_task(docvqa_dir: Path):
+    task, _ = prepare(compose("docvqa", "tiny", [f"task.dataset.path={docvqa_dir}"]))
+    task.load()
+    return task
+
+
+def test_next_batch_is_prepared_while_the_current_one_generates(tmp_path, docvqa_dir) -> None:
+    task = _docvqa_task(docvqa_dir)
+    samples = task.samples()[:12]
+    model = TwoStepModel()
+    # the batches the runner will form: sorted by length within one window of 12
+    opts = RunnerOptions(cache=False, progress=False, window_batches=6, prefetch_batches=1, workers=2)
+    runner = Runner(task, model, tmp_path, opts)
+    reqs = sorted((task.build_request(s) for s in samples), key=_length)
+    batches = [tuple(r.sample_id for r in reqs[i : i + 2]) for i in range(0, 12, 2)]
+    model.next_batch = dict(zip(batches, batches[1:], strict=False))
+    records = runner.run(samples)
+    assert [r.prediction for r in records] == [s.id for s in samples]
+    assert model.order == batches
+    assert model.overlapped == len(batches) - 1
+    ahead = [thread for kind, ids, thread in model.events if kind == "prepare" and ids != batches[0]]
+    assert ahead and all(t.startswith("evalkit-prepare") for t in ahead)
+
+
+def _length(request: Request) -> tuple[int, int]:
+    from evalkit.runner.runner import _length_key
+
+    return _length_key(request)
+
+
+def test_requests_in_flight_stay_bounded(tmp_path, docvqa_dir) -> None:
+    task = _docvqa_task(docvqa_dir)
+    samples = task.samples()[:30]
+    built = {"n": 0}
+    inner = task.build_request
+
+    def counting(sample):  # noqa: ANN001, ANN202
+        with lock:
+            built["n"] += 1
+        return inner(sample)
+
+    lock = threading.Lock()
+    task.build_request = counting  # type: ignore[method-assign]
+    model = TwoStepModel()
+    model.next_batch = {}
+    seen: list[tuple[int, int]] = []
+    model.on_generate = lambda: seen.append((len(model.order), built["n"]))
+    window = 2 * 2  # batch 2 x window_batches 2
+    opts = RunnerOptions(cache=False, progress=False, window_batches=2, workers=4, thumbnails=0)
+    Runner(task, model, tmp_path, opts).run(samples)
+    assert len(model.order) == 15
+    for n_calls, n_built in seen:
+        window_now = (n_calls - 1) // 2  # the window this batch belongs to (0-based)
+        # at most this window and the next one have been built: memory does not grow with samples
+        assert n_built <= (window_now + 2) * window, (n_calls, n_built)
+
+
+def test_fingerprint_computed_once_per_request(tmp_path, docvqa_dir, monkeypatch) -> None:
+    task = _docvqa_task(docvqa_dir)
+    samples = task.samples()[:10]
+    calls = {"n": 0}
+    original = Request.canonical
+
+    def counting(self):  # noqa: ANN001, ANN202
+        calls["n"] += 1
+        return original(self)
+
+    monkeypatch.setattr(Request, "canonical", counting)
+    model = TwoStepModel()
+    model.next_batch = {}
+    opts = RunnerOptions(cache=True, cache_dir=str(tmp_path / "cache"), progress=False, workers=2)
+    records = Runner(task, model, tmp_path / "out", opts).run(samples)
+    assert all(r.fingerprint for r in records)
+    assert calls["n"] == len(samples)  # cache key and record share one computation
+
+
+def test_image_digest_is_xxh3_128_of_mode_size_and_pixels(tmp_path) -> None:
+    import io
+
+    import xxhash
+    from PIL import Image
+
+    img = Image.new("RGB", (37, 21), (10, 200, 30))
+    img.putpixel((5, 7), (1, 2, 3))
+    expected = xxhash.xxh3_128(b"RGB:37x21:" + img.tobytes()).hexdigest()
+    assert image_digest(img) == expected
+    # the same pixels stored as PNG and BMP give the same digest; one changed pixel does not
+    for fmt in ("PNG", "BMP"):
+        buf = io.BytesIO()
+        img.save(buf, format=fmt)
+        assert image_digest(Image.open(io.BytesIO(buf.getvalue())).convert("RGB")) == expected
+    other = img.copy()
+    other.putpixel((0, 0), (0, 0, 0))
+    assert image_digest(other) != expected
+    # the key scheme carries its version: entries of the sha256-pixel scheme can never match
+    assert CACHE_KEY_VERSION >= 2
+    assert cache_key("m", "f") == hashlib.sha256(f"v{CACHE_KEY_VERSION}:m:f".encode()).hexdigest()
+    assert cache_key("m", "f") != hashlib.sha256(b"m:f").hexdigest()
+
+
+class SlowLoadModel(TwoStepModel):
+    def load(self) -> None:
+        time.sleep(0.5)
+        self.loaded = True
+
+
+def test_progress_rate_excludes_the_model_load(tmp_path, docvqa_dir) -> None:
+    task = _docvqa_task(docvqa_dir)
+    model = SlowLoadModel()
+    model.next_batch = {}
+    runner = Runner(task, model, tmp_path, RunnerOptions(cache=False, progress=True, workers=0))
+    t0 = time.time()
+    runner.run(task.samples()[:4])
+    bar = runner._bar
+    assert bar.smoothing == 0  # the average rate of the samples, not the last (or first) batch
+    assert bar.start_t - t0 >= 0.5  # the load was taken out of the elapsed time
+
+
+def test_first_tiny_build_says_what_it_does(tmp_path, monkeypatch, capfd) -> None:
+    from evalkit.models.tiny import TinySpec, ensure_tiny_model
+
+    monkeypatch.setenv("EVALKIT_MODEL_CACHE", str(tmp_path / "models"))
+    path = ensure_tiny_model(tmp_path, TinySpec(train_steps=2, train_rows=8))
+    err = capfd.readouterr().err
+    assert "building the tiny test model" in err and "first run only" in err
+    assert "building tiny model" in err  # the progress bar over the training steps
+    assert (path / "evalkit_tiny.json").exists()
+    ensure_tiny_model(tmp_path, TinySpec(train_steps=2, train_rows=8))
+    assert "building" not in capfd.readouterr().err  # built once, silent afterwards
