@@ -76,6 +76,8 @@ class OpenAIModel(Model):
 
     #: never re-send a failed batch request by request: its requests may have been served and paid
     split_failed_batches = False
+    #: the runner hands over whole windows: the client keeps ``concurrency`` requests in flight
+    takes_windows = True
 
     def __init__(self, config: Mapping[str, Any]):
         super().__init__(config)

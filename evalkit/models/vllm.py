@@ -98,6 +98,8 @@ class VLLMModel(CheckpointModel):
     """vLLM offline engine (config keys: see ``configs/model/vllm.yaml``)."""
 
     default_batch_size = 64
+    #: the runner hands over whole windows: the engine's continuous batching schedules them
+    takes_windows = True
 
     def __init__(self, config: Mapping[str, Any]):
         super().__init__(config)
