@@ -43,8 +43,7 @@ class FakeModel(Model):
             "mode": self.mode,
             "answer": self.config.get("answer"),
             "answers": self.answers,
-            "fail_ids": sorted(self.fail_ids),
-        }
+        }  # fail_ids simulate transient backend failures: the same model, so not part of the identity
 
     def load(self) -> None:
         """Count the load (there is nothing to load)."""

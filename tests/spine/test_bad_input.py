@@ -83,7 +83,10 @@ def test_model_errors_are_recorded_and_retried_on_resume(tmp_path, docvqa_dir):
     base = [f"task.dataset.path={docvqa_dir}", f"output_dir={tmp_path}", "runner.progress=false", "limit=6",
             "model.backend=fake", "+model.mode=constant", "+model.answer=x", "runner.cache=false"]  # fmt: skip
     with pytest.warns(UserWarning):
-        first = evaluate("docvqa", "tiny", [*base, f"+model.fail_ids=[{ids[1]},{ids[3]}]"])
+        # 2 of 6 failing is over the default max_error_rate: allow it, this test is about the records
+        first = evaluate(
+            "docvqa", "tiny", [*base, f"+model.fail_ids=[{ids[1]},{ids[3]}]", "runner.max_error_rate=0.5"]
+        )
     assert first["tasks"]["docvqa"]["n_errors"] == 2
     rows = {r["id"]: r for r in read_samples(tmp_path / "samples" / "docvqa.jsonl")}
     assert rows[ids[1]]["error_type"] == "model" and rows[ids[1]]["error"] == "scripted failure"

@@ -109,7 +109,8 @@ def test_load_parquet_file_jsonl_and_hub_layout(tmp_path, small_ds, docvqa_dir):
 
 
 def test_unreachable_hub_dataset_is_a_clear_error():
-    with pytest.raises(UsageError, match="could not load dataset someone/not-a-dataset"):
+    # offline (the test session sets HF_HUB_OFFLINE=1): the one line says what to do
+    with pytest.raises(UsageError, match="dataset someone/not-a-dataset is not in the local cache"):
         load_dataset_from_config({"path": "someone/not-a-dataset", "split": "validation"})
 
 
