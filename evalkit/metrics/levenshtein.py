@@ -19,7 +19,9 @@ divides it and at the threshold:
   both are empty; per question ``s = max over answers of (1 - NL if NL < threshold else 0)``
   (``NL = 0.5`` exactly scores 0).
 
-Both use *upper-cased* lengths (they differ from the plain lengths for characters such as ``ß`` ->
+The threshold is compared with the similarity ``1 - NL`` in ``rrc`` and with the distance ``NL`` in
+``paper``: τ = 0.5 is the same cut-off in both (up to the boundary), other values are not
+(``rrc`` 0.8 is as strict as ``paper`` 0.2).  Both use *upper-cased* lengths (they differ from the plain lengths for characters such as ``ß`` ->
 ``SS``).  ANLS = mean of ``s`` over questions (done by the task layer).  The Levenshtein distance is
 computed by :mod:`rapidfuzz` (C++), on Unicode code points, exactly as the scripts' pure-Python
 dynamic programmes do, with the same float arithmetic (``dist / length`` then ``1 - nl``).
