@@ -396,3 +396,20 @@ def test_help_version_and_grouped_list():
     docs = text.index("[documents"), text.index("[general visual")
     assert docs[0] < text.index(" docvqa ") < docs[1]
     assert text.index("[referring-expression grounding]") < text.index(" refcoco_val ")
+
+
+def test_secrets_in_a_config_never_reach_the_files(tmp_path):
+    """A base_url with a key in its query string and credential headers, set in a config file (not
+    on the command line), are masked in config.yaml, run.json and results.json."""
+    from evalkit.api import compose, run_from_config
+
+    out = tmp_path / "run"
+    cfg = compose("docvqa_mini", "tiny", ["model.backend=fake", "+model.mode=echo", "limit=2", f"output_dir={out}",
+                                          "runner.progress=false"])  # fmt: skip
+    cfg["model"]["base_url"] = "http://user:pa55word-x@127.0.0.1:9/v1?key=SEKRET-QUERY-1&api-version=2024"
+    cfg["model"]["headers"] = {"X-Api-Key": "SEKRET-HEADER-2", "Authorization": "Bearer SEKRET-TOKEN-3"}
+    run_from_config(cfg)
+    for name in ("config.yaml", "run.json", "results.json"):
+        text = (out / name).read_text()
+        for secret in ("SEKRET-QUERY-1", "SEKRET-HEADER-2", "SEKRET-TOKEN-3", "pa55word-x"):
+            assert secret not in text, (name, secret)
