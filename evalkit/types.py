@@ -149,6 +149,11 @@ class Request:
     messages: tuple[Message, ...]
     generation: GenerationParams
     task: str = ""
+    #: ``"generate"`` (answer text) or ``"choice_logprobs"`` (rank :attr:`candidates` by their
+    #: log-likelihood as continuations of the messages; see evalkit.models.choice_logprobs)
+    kind: str = "generate"
+    #: the candidate continuations of a ``choice_logprobs`` request, in option order
+    candidates: tuple[str, ...] = ()
 
     @property
     def images(self) -> list[Image]:
@@ -180,10 +185,14 @@ class Request:
                 PIXEL_DIGEST: [image_digest(f) for f in p.frames],
             }
 
-        return {
+        out: dict[str, Any] = {
             "messages": [{"role": m.role, "content": [part(p) for p in m.content]} for m in self.messages],
             "generation": self.generation.to_dict(),
         }
+        if self.kind != "generate":  # generate requests keep their fingerprints (and cache keys)
+            out["kind"] = self.kind
+            out["candidates"] = list(self.candidates)
+        return out
 
     def fingerprint(self) -> str:
         """sha256 of the canonical request (content + generation parameters).

@@ -49,6 +49,9 @@ class Model(ABC):
     #: False for paid APIs (the API backend): the batch's requests may already have been served
     #: and charged, so the runner turns the exception into error records for that batch instead.
     split_failed_batches: bool = True
+    #: whether :meth:`score_choices` is implemented (``kind="choice_logprobs"`` requests); the
+    #: runner refuses such a task before any request when it is False
+    supports_choice_logprobs: bool = False
 
     def __init__(self, config: Mapping[str, Any]):
         self.config = dict(config)
@@ -100,6 +103,18 @@ class Model(ABC):
     def render_prompt(self, request: Request) -> str:
         """The prompt text exactly as this model sees it (chat template applied where there is one)."""
         return request.text
+
+    def score_choices(self, requests: Sequence[Request]) -> list[Response]:
+        """Rank the candidates of ``kind="choice_logprobs"`` requests by log-likelihood.
+
+        One Response per request: ``text`` = the candidate with the highest length-normalised
+        log-probability, ``extra["logprobs"]`` = ``[{"candidate", "sum", "mean", "n_tokens"}, ...]``
+        in candidate order. Backends without it raise :class:`~evalkit.errors.UsageError`."""
+        backend = str(self.config.get("backend") or type(self).__name__)
+        raise UsageError(
+            f"{backend} backend does not support likelihood-ranked choices (kind=choice_logprobs); "
+            "use the hf or vllm backend or the task's *_gen variant"
+        )
 
     def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Release resources (GPU memory, HTTP sessions)."""

@@ -496,3 +496,12 @@ class HFModel(CheckpointModel):
         """Drop the weights."""
         self.model = None
         self.loaded = False
+
+    #: likelihood-ranked choices: one left-padded forward pass per batch (evalkit.models.choice_logprobs)
+    supports_choice_logprobs = True
+
+    def score_choices(self, requests: Sequence[Request]) -> list[Response]:
+        """Log-likelihood of each candidate continuation (see :mod:`evalkit.models.choice_logprobs`)."""
+        from evalkit.models.choice_logprobs import hf_score_choices
+
+        return hf_score_choices(self, requests)

@@ -78,6 +78,8 @@ class OpenAIModel(Model):
     split_failed_batches = False
     #: the runner hands over whole windows: the client keeps ``concurrency`` requests in flight
     takes_windows = True
+    #: chat completions return no prompt log-probabilities: likelihood tasks are refused up front
+    supports_choice_logprobs = False
 
     def __init__(self, config: Mapping[str, Any]):
         super().__init__(config)

@@ -212,3 +212,18 @@ class VLLMModel(CheckpointModel):
         """Drop the engine."""
         self.llm = None
         self.loaded = False
+
+    #: likelihood-ranked choices through ``prompt_logprobs`` (evalkit.models.choice_logprobs)
+    supports_choice_logprobs = True
+
+    def choice_tokenizer(self) -> Any:
+        """The tokenizer the engine uses (the processor's when the engine is not up)."""
+        if self.llm is not None and hasattr(self.llm, "get_tokenizer"):
+            return self.llm.get_tokenizer()
+        return self.processor.tokenizer
+
+    def score_choices(self, requests: Sequence[Request]) -> list[Response]:
+        """Log-likelihood of each candidate continuation (see :mod:`evalkit.models.choice_logprobs`)."""
+        from evalkit.models.choice_logprobs import vllm_score_choices
+
+        return vllm_score_choices(self, requests)

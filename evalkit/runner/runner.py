@@ -257,6 +257,7 @@ class Runner:
         """Look the window's batches up in the cache, then generate the misses batch by batch, the
         backend's preprocessing of the next ``prefetch_batches`` batches running meanwhile; records
         are written in batch order."""
+        refuse_unsupported_kind(self.model, batches)
         lookups = [self._lookup(batch) for batch in batches]
         prepared: dict[int, Future[Any]] = {}
         miss_order = [j for j, (_, misses) in enumerate(lookups) if misses]
@@ -266,8 +267,8 @@ class Runner:
                 self._ensure_loaded()
                 pos = miss_order.index(j)
                 for k in miss_order[pos + 1 : pos + 1 + self.options.prefetch_batches]:
-                    if k not in prepared and self._prep_pool is not None:
-                        reqs = [batches[k][i][1] for i in lookups[k][1]]
+                    reqs = [batches[k][i][1] for i in lookups[k][1]]
+                    if k not in prepared and self._prep_pool is not None and reqs[0].kind == "generate":
                         prepared[k] = self._prep_pool.submit(self.model.prepare, reqs)
                 fresh = self._generate([batch[i][1] for i in misses], prepared.pop(j, None))
                 for i, resp in zip(misses, fresh, strict=True):
@@ -361,8 +362,11 @@ class Runner:
         t = time.perf_counter()
         try:
             try:
-                inputs = prepared.result() if prepared is not None else self.model.prepare(requests)
-                responses = self.model.generate_prepared(inputs)
+                if requests[0].kind == "choice_logprobs":  # likelihood-ranked options, no generation
+                    responses = self.model.score_choices(requests)
+                else:
+                    inputs = prepared.result() if prepared is not None else self.model.prepare(requests)
+                    responses = self.model.generate_prepared(inputs)
                 if len(responses) != len(requests):
                     raise EvalkitError(
                         f"backend returned {len(responses)} responses for {len(requests)} requests"
@@ -393,7 +397,7 @@ class Runner:
             model_identity=self._model_key(),
         )
         rec.extra["question"] = _question_text(request)
-        for key in ("finish_reason", "truncated"):
+        for key in ("finish_reason", "truncated", "logprobs"):
             if key in resp.extra:
                 rec.extra[key] = resp.extra[key]
         if resp.extra.get("truncated") and not resp.error:
@@ -429,6 +433,14 @@ class Runner:
             error=message,
             error_type=kind,  # type: ignore[arg-type]
         )
+
+
+def refuse_unsupported_kind(model: Model, batches: Sequence[Sequence[tuple[Sample, Request]]]) -> None:
+    """Stop (one line, before any request) when likelihood requests meet a backend without them."""
+    if not getattr(model, "supports_choice_logprobs", False) and any(
+        req.kind == "choice_logprobs" for batch in batches for _, req in batch
+    ):
+        model.score_choices([])  # raises the backend's one-line UsageError
 
 
 def _unsafe_sample(sample: Sample) -> str | None:
