@@ -76,8 +76,6 @@ class OpenAIModel(Model):
 
     #: never re-send a failed batch request by request: its requests may have been served and paid
     split_failed_batches = False
-    #: the runner hands over whole windows: the client keeps ``concurrency`` requests in flight
-    takes_windows = True
     #: chat completions return no prompt log-probabilities: likelihood tasks are refused up front
     supports_choice_logprobs = False
 
