@@ -44,15 +44,15 @@ MODES = ("likelihood", "generate")
 CHOICE_KIND = "choice_logprobs"
 
 
-def lmms_eval_letter_match(prediction: str, gold: str) -> float:
-    """lmms-eval's ScienceQA rule (after LLaVA): 1.0 when the prediction equals the gold letter or
-    starts with an upper-case letter followed by ``.`` that is the gold letter; else 0.0."""
+def lmms_eval_sqa_letter(prediction: str, letters: Sequence[str]) -> str | None:
+    """lmms-eval's ScienceQA reading (after LLaVA): the answer itself when it is one of the
+    letters, else the first character of an answer shaped ``<upper-case letter>.…``; else None."""
     pred = (prediction or "").strip()
-    if pred == gold:
-        return 1.0
+    if pred in letters:
+        return pred
     if len(pred) >= 2 and pred[0].isupper() and pred[1] == ".":
-        return 1.0 if pred[0] == gold else 0.0
-    return 0.0
+        return pred[0]
+    return None
 
 
 def option_lines(options: Sequence[str]) -> str:
@@ -74,7 +74,8 @@ class OptionRankingTask(PromptedImageQATask):
     extra_fields: ClassVar[frozenset[str]] = frozenset({"options", "context", "hint"})
     #: generative scorers (``task.scorer``), name -> description
     gen_scorers: ClassVar[Mapping[str, str]] = {
-        "lmms_eval": "the answer equals the gold letter or starts with '<letter>.' (lmms-eval / LLaVA)",
+        "lmms_eval": "lmms-eval's reading of the letter (ScienceQA: the answer is a letter or starts "
+        "with '<letter>.'; SEED-Bench: the first character of the stripped answer) vs the gold letter",
         "extract_choice": "gold letter vs evalkit's versioned extract_choice(prediction, options)",
     }
 
@@ -169,13 +170,12 @@ class OptionRankingTask(PromptedImageQATask):
             return LETTERS[candidates.index(prediction)] if prediction in candidates else None
         letters = tuple(LETTERS[: len(options)])
         if self.gen_scorer == "lmms_eval":
-            pred = (prediction or "").strip()
-            if pred in letters:
-                return pred
-            if len(pred) >= 2 and pred[0].isupper() and pred[1] == ".":
-                return pred[0]
-            return None
+            return self.lmms_eval_letter(prediction, letters)
         return extract_choice(prediction, letters, options=dict(zip(letters, options, strict=True)))
+
+    def lmms_eval_letter(self, prediction: str, letters: Sequence[str]) -> str | None:
+        """The letter lmms-eval reads from a generated answer (ScienceQA's rule by default)."""
+        return lmms_eval_sqa_letter(prediction, letters)
 
     def score(self, sample: Sample, prediction: str) -> dict[str, float]:
         """``accuracy``: 1.0 when the chosen letter is the gold one."""
@@ -183,8 +183,6 @@ class OptionRankingTask(PromptedImageQATask):
             gold = self.gold_letter(sample)
         except (ValueError, InputError) as exc:
             raise ValueError(str(exc)) from None
-        if self.mode == "generate" and self.gen_scorer == "lmms_eval":
-            return {"accuracy": lmms_eval_letter_match(prediction, gold)}
         return {"accuracy": 1.0 if self.extract(sample, prediction) == gold else 0.0}
 
     def record_extra(self, sample: Sample, prediction: str) -> dict[str, Any]:
