@@ -209,10 +209,11 @@ def main() -> None:
               f"max_new_tokens {MAX_NEW_TOKENS}; minima of {args.repeats} interleaved run(s)")  # fmt: skip
         bare_loop(folder, model, data, min(4, args.n), min(args.batch), args.max_pixels, device)  # warm-up
         print(f"{'batch':>5} {'n':>4} {'bare samples/s':>15} {'evalkit samples/s':>18} {'ratio':>6} "
-              f"{'GPU busy bare':>14} {'GPU busy evalkit':>17}")  # fmt: skip
+              f"{'GPU busy bare':>14} {'GPU busy evalkit':>17} {'same answer':>11}")  # fmt: skip
         for bs in args.batch:
             n = args.n_batch1 if bs == 1 else args.n
             best = {"bare": (float("inf"), None), "evalkit": (float("inf"), None)}
+            answers: dict[str, list] = {}
             for rep in range(args.repeats):
                 for side in ("bare", "evalkit"):
                     with BusySampler(device == "cuda") as sampler:
@@ -226,13 +227,15 @@ def main() -> None:
                             torch.cuda.synchronize()
                         elapsed = time.perf_counter() - t
                     assert len(preds) == n
+                    answers[side] = preds
                     if elapsed < best[side][0]:
                         best[side] = (elapsed, sampler.busy)
             (tb, busy_b), (te, busy_e) = best["bare"], best["evalkit"]
             shown = [f"{x:.0%}" if x is not None else "n/a" for x in (busy_b, busy_e)]
-            print(
-                f"{bs:>5} {n:>4} {n / tb:>15.2f} {n / te:>18.2f} {tb / te:>6.2f} {shown[0]:>14} {shown[1]:>17}"
-            )
+            # bf16 answers may differ where batch mates differ (evalkit sorts a window by length)
+            agree = sum(a == b for a, b in zip(answers["bare"], answers["evalkit"], strict=True)) / n
+            print(f"{bs:>5} {n:>4} {n / tb:>15.2f} {n / te:>18.2f} {tb / te:>6.2f} {shown[0]:>14} {shown[1]:>17}"
+                  f" {agree:>11.0%}")  # fmt: skip
 
 
 if __name__ == "__main__":
