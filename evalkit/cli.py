@@ -75,6 +75,8 @@ errors); 2 = usage error. Hydra's own views of the composed config: --cfg job, -
 """
 _DEBUG = False
 _SWEEP_FAILURES: list[str] = []
+#: the keys the current `evalkit run -m` sweeps over (set by cmd_run)
+_SWEPT: set[str] = set()
 
 
 def _debug_enabled(argv: list[str]) -> bool:
@@ -108,10 +110,35 @@ def _print_results(results: dict) -> None:
             )
 
 
+def _swept_keys(args: Sequence[str]) -> set[str]:
+    """The keys a ``-m`` command line sweeps over (``k=a,b``, ``k=range(...)``, ``k=choice(...)``)."""
+    out = set()
+    for a in args:
+        if a.startswith("-") or "=" not in a:
+            continue
+        key, value = a.split("=", 1)
+        depth, quoted, comma = 0, None, False
+        for ch in value:
+            if quoted:
+                quoted = None if ch == quoted else quoted
+            elif ch in "'\"":
+                quoted = ch
+            elif ch in "[{(":
+                depth += 1
+            elif ch in "]})":
+                depth -= 1
+            elif ch == "," and depth == 0:
+                comma = True
+        if comma or value.startswith(("range(", "choice(", "glob(", "interval(")):
+            out.add(key.lstrip("+~"))
+    return out
+
+
 def _job_output_dir(cfg, multirun: bool) -> str | None:  # noqa: ANN001 - an OmegaConf node
-    """In a ``-m`` sweep with an explicit ``output_dir``, each job gets its own sub-folder named
-    after its evaluation (the default output_dir already differs per evaluation)."""
-    if not multirun:
+    """In a ``-m`` sweep with an explicit ``output_dir`` over anything but the task, each job gets its
+    own sub-folder named after its evaluation (the default output_dir already differs per
+    evaluation). A sweep over tasks alone keeps one folder: its tasks share one results table."""
+    if not multirun or _SWEPT <= {"task"}:  # (in a launcher's worker process _SWEPT is empty)
         return None
     from hydra.core.hydra_config import HydraConfig
 
@@ -172,6 +199,8 @@ def cmd_run(args: list[str]) -> int:
         raise hydra_error_to_usage(exc) from None
     import hydra
 
+    _SWEPT.clear()
+    _SWEPT.update(_swept_keys(args))
     main = hydra.main(config_path="pkg://evalkit.configs", config_name="config", version_base=None)(
         _hydra_job
     )

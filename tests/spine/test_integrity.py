@@ -161,7 +161,8 @@ def test_all_error_run_exits_nonzero_with_results_marked(tmp_path, docvqa_dir):
     out = tmp_path / "run"
     proc = run_cli(
         "run", *_docvqa(docvqa_dir), "model=tiny", "model.backend=fake", "+model.mode=echo",
-        f"+model.fail_ids=[{','.join(ids)}]", "limit=4", "runner.progress=false", f"output_dir={out}",
+        f"+model.fail_ids=[{','.join(ids)}]", "limit=4", "runner.progress=false", "runner.cache=false",
+        f"output_dir={out}",
     )  # fmt: skip
     line = _one_line_error(proc)
     assert proc.returncode == 1 and "every sample failed" in line
@@ -175,7 +176,8 @@ def test_error_rate_over_threshold_exits_nonzero(tmp_path, docvqa_dir):
 
     ids = make_docvqa_rows(30, seed=3)["questionId"][:10]
     args = (*_docvqa(docvqa_dir), "model=tiny", "model.backend=fake", "+model.mode=echo",
-            f"+model.fail_ids=[{ids[2]},{ids[5]}]", "limit=10", "runner.progress=false")  # fmt: skip
+            f"+model.fail_ids=[{ids[2]},{ids[5]}]", "limit=10", "runner.progress=false",
+            "runner.cache=false")  # fmt: skip
     proc = run_cli("run", *args, f"output_dir={tmp_path / 'a'}")
     line = _one_line_error(proc)
     assert "2 of 10 samples (20.0%)" in line and "runner.max_error_rate=0.05" in line
