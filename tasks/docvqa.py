@@ -34,7 +34,8 @@ class DocVQATask(ImageQATask):
     breakdown_keys = ("question_types",)
     id_column = "questionId"
     answer_column = "answers"
-    metadata_columns = ("question_types",)
+    metadata_columns = ("question_types", "docId")
+    cluster_key = "docId"  # several questions per page: intervals resample whole pages
 
     def __init__(self, config: Any):
         super().__init__(config)

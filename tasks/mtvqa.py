@@ -72,6 +72,7 @@ class MTVQATask(PromptedImageQATask):
 
     version = "1"
     id_column = "id"
+    cluster_key = "image"  # several questions per image: intervals resample whole images
     answer_column = "answer"
     breakdown_keys = ("language",)
     scorer = "mtvqa_match"
@@ -98,6 +99,7 @@ class MTVQATask(PromptedImageQATask):
             key = str(cols["id"][i]) if cols["id"][i] is not None else f"row-{i}"
             lang = cols["lang"][i]
             meta = {"language": lang.strip().upper()} if isinstance(lang, str) and lang.strip() else {}
+            meta["image"] = key  # the questions of one image form a cluster (cluster_key)
             try:
                 pairs = parse_qa_pairs(cols["qa_pairs"][i])
             except InputError as exc:

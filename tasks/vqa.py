@@ -341,7 +341,8 @@ class VQAv2Task(PromptedImageQATask):
     version = "2"
     id_column = "question_id"
     answer_column = "answers"
-    metadata_columns = ("answer_type",)
+    metadata_columns = ("answer_type", "image_id")
+    cluster_key = "image_id"  # several questions per COCO image
     breakdown_keys = ("answer_type",)
     scorer = "vqa_accuracy"
     metrics = {"vqa_accuracy": MetricSpec(score="vqa_accuracy")}
@@ -430,6 +431,8 @@ class TextVQATask(PromptedImageQATask):
     version = "2"
     id_column = "question_id"
     answer_column = "answers"
+    metadata_columns = ("image_id",)
+    cluster_key = "image_id"  # several questions per image
     scorer = "vqa_accuracy"
     metric_variants = {"mmf": "textvqa_accuracy", "vqaeval": "vqa_accuracy"}
     metrics = {"vqa_accuracy": MetricSpec(score="vqa_accuracy")}
@@ -444,7 +447,8 @@ class OKVQATask(PromptedImageQATask):
     version = "1"
     id_column = "question_id"
     answer_column = "answers"
-    metadata_columns = ("question_type", "answer_type")
+    metadata_columns = ("question_type", "answer_type", "image_id")
+    cluster_key = "image_id"
     breakdown_keys = ("question_type",)
     scorer = "vqa_accuracy"
     metrics = {"vqa_accuracy": MetricSpec(score="vqa_accuracy")}
