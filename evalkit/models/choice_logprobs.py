@@ -190,6 +190,7 @@ def vllm_choice_prompts(
     tokenizer: Any,
     min_pixels: int | None = None,
     max_pixels: int | None = None,
+    base: Sequence[Mapping[str, Any]] | None = None,
 ) -> tuple[list[dict[str, Any]], list[int]]:
     """``(prompts, n_tokens)``: one vLLM token prompt per (request, candidate) pair, in order.
 
@@ -197,11 +198,13 @@ def vllm_choice_prompts(
     ...}`` (the multimodal part built as for generation by
     :func:`evalkit.models.vllm.build_llm_inputs`; vLLM expands the image placeholders itself) and
     ``n_tokens`` the candidate's token count (the last entries of ``prompt_logprobs``). Pure: no vLLM
-    needed."""
+    needed. ``base``: the per-request prompt dicts when the backend builds them its own way
+    (Qwen-VL: :func:`evalkit.models.qwen_vl.vllm_inputs`)."""
     from evalkit.models.vllm import build_llm_inputs
 
     check_choice_requests(requests)
-    base = build_llm_inputs(requests, contexts, min_pixels, max_pixels)
+    if base is None:
+        base = build_llm_inputs(requests, contexts, min_pixels, max_pixels)
     prompts: list[dict[str, Any]] = []
     n_tokens: list[int] = []
     for request, context, item in zip(requests, contexts, base, strict=True):
@@ -250,8 +253,11 @@ def vllm_score_choices(model: VLLMModel, requests: Sequence[Request]) -> list[Re
         model.load()
     contexts = [model.render_prompt(r) for r in requests]
     tokenizer = model.choice_tokenizer()
+    from evalkit.models import qwen_vl
+
+    base = qwen_vl.vllm_inputs(requests, model.config) if qwen_vl.is_qwen_vl(model.config) else None
     prompts, n_tokens = vllm_choice_prompts(
-        requests, contexts, tokenizer, model.config.get("min_pixels"), model.config.get("max_pixels")
+        requests, contexts, tokenizer, model.config.get("min_pixels"), model.config.get("max_pixels"), base
     )
     params = model._sampling_cls(**choice_sampling_kwargs())
     outputs = model.llm.generate(prompts, params, use_tqdm=False)

@@ -300,6 +300,10 @@ class HFModel(CheckpointModel):
         """Load processor and weights (once)."""
         if self.loaded:
             return
+        if str(self.config.get("prompt_format") or "") == "qwen_vl":  # evalkit.models.qwen_vl
+            from evalkit.models.qwen_vl import HF_UNSUPPORTED
+
+            raise UsageError(HF_UNSUPPORTED)
         try:
             import torch
             from transformers import AutoModelForImageTextToText

@@ -20,6 +20,7 @@ from importlib import metadata
 from typing import Any
 
 from evalkit.errors import EvalkitError, MissingDependencyError
+from evalkit.models import qwen_vl
 from evalkit.models.hf import CheckpointModel, load_processor
 from evalkit.types import GenerationParams, Request, Response
 
@@ -139,10 +140,12 @@ class VLLMModel(CheckpointModel):
         mm = {k: int(v) for k, v in (("min_pixels", lo), ("max_pixels", hi)) if v is not None}
         if mm:
             kw["mm_processor_kwargs"] = mm
+        if qwen_vl.is_qwen_vl(self.config):  # first-generation Qwen-VL (evalkit.models.qwen_vl)
+            kw.update(qwen_vl.engine_overrides(self.config))
         return kw
 
     def _load_processor(self) -> None:
-        if self.processor is not None:
+        if self.processor is not None or qwen_vl.is_qwen_vl(self.config):  # Qwen-VL: evalkit renders
             return
         path = self.loadable_path()
         processor = load_processor(
@@ -177,6 +180,8 @@ class VLLMModel(CheckpointModel):
     # ----------------------------------------------------------------- generation
     def render_prompt(self, request: Request) -> str:
         """The chat-template rendering of the request, exactly as the HF backend renders it."""
+        if qwen_vl.is_qwen_vl(self.config):
+            return qwen_vl.render_prompt(request, self.config)
         self._load_processor()
         return self.render_chat(request)
 
@@ -188,9 +193,12 @@ class VLLMModel(CheckpointModel):
         if any(r.generation != gen for r in requests):
             raise EvalkitError("a batch mixes generation parameters; the runner must not do that")
         prompts = [self.render_prompt(r) for r in requests]
-        inputs = build_llm_inputs(
-            requests, prompts, self.config.get("min_pixels"), self.config.get("max_pixels")
-        )
+        if qwen_vl.is_qwen_vl(self.config):
+            inputs = qwen_vl.vllm_inputs(requests, self.config)
+        else:
+            inputs = build_llm_inputs(
+                requests, prompts, self.config.get("min_pixels"), self.config.get("max_pixels")
+            )
         params = self._sampling_cls(**sampling_kwargs(gen, int(self.config.get("seed") or 0)))
         outputs = self.llm.generate(inputs, params, use_tqdm=False)
         responses = []
