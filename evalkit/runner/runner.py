@@ -234,7 +234,8 @@ class Runner:
         if opts.prefetch_batches > 0:
             self._prep_pool = ThreadPoolExecutor(1, thread_name_prefix="evalkit-prepare")
         try:
-            for built, errors in builder.windows(todo, window):
+            # the first window is one call's worth: the first answer does not wait for a whole window
+            for built, errors in builder.windows(todo, window, first=min(window, per_call)):
                 if errors:
                     self.stats.n_input_errors += len(errors)
                     self.store.append(errors)
@@ -242,6 +243,7 @@ class Runner:
                 if opts.sort_by_length:
                     built.sort(key=lambda sr: _length_key(sr[1]))
                 batches = [built[b : b + per_call] for b in range(0, len(built), per_call)]
+                built.clear()  # each batch's requests are released as soon as it is written
                 self._run_batches(batches)
                 bar.set_postfix(
                     cached=self.stats.n_cached, errors=self.stats.n_input_errors + self.stats.n_model_errors
@@ -283,6 +285,7 @@ class Runner:
                 for i, ((sample, request), resp) in enumerate(zip(batch, responses, strict=True))
             ]
             self.store.append(records)
+            batches[j] = []  # release this batch's images
             self._bar.update(len(batch))
             if self._on_batch_done is not None:
                 self._on_batch_done(len(batch))
@@ -534,22 +537,30 @@ class RequestBuilder:
         return out
 
     def windows(
-        self, todo: Sequence[Sample], window: int
+        self, todo: Sequence[Sample], window: int, first: int | None = None
     ) -> Iterator[tuple[list[tuple[Sample, Request]], list[Record]]]:
-        """``(built, errors)`` per window of ``window`` samples, in order; the next window is being
-        built while the caller works on this one."""
-        chunks = [list(todo[i : i + window]) for i in range(0, len(todo), window)]
+        """``(built, errors)`` per window of ``window`` samples (the first one ``first`` samples), in
+        order; the next window is being built while the caller works on this one. Time the caller
+        waits for unfinished builds is added to ``stats.extra["build_wait_s"]``."""
+        head = max(1, min(first or window, window))
+        chunks = [list(todo[:head])] if todo else []
+        chunks += [list(todo[i : i + window]) for i in range(head, len(todo), window)]
         ahead = self._submit(chunks[0]) if chunks else []
+        stats = self.runner.stats.extra
         for n, chunk in enumerate(chunks):
             current, ahead = ahead, (self._submit(chunks[n + 1]) if n + 1 < len(chunks) else [])
             built: list[tuple[Sample, Request]] = []
             errors: list[Record] = []
+            t = time.perf_counter()
             for sample, item in zip(chunk, current, strict=True):
                 result = item.result() if isinstance(item, Future) else self.runner.build_one(*item)
                 if isinstance(result, Record):
                     errors.append(result)
                 else:
                     built.append((sample, result))
+            if self.pool is not None:
+                stats["build_wait_s"] = round(stats.get("build_wait_s", 0.0) + time.perf_counter() - t, 4)
+            current = []  # the futures hold the requests: drop them with the window
             yield built, errors
 
     def close(self) -> None:

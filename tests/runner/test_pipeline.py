@@ -98,17 +98,22 @@ def test_next_batch_is_prepared_while_the_current_one_generates(tmp_path, docvqa
     task = _docvqa_task(docvqa_dir)
     samples = task.samples()[:12]
     model = TwoStepModel()
-    # the batches the runner will form: sorted by length within one window of 12
+    # the batches the runner will form: a first window of one batch (the first answer comes
+    # early), then windows of 12, each sorted by length
     opts = RunnerOptions(cache=False, progress=False, window_batches=6, prefetch_batches=1, workers=2)
     runner = Runner(task, model, tmp_path, opts)
-    reqs = sorted((task.build_request(s) for s in samples), key=_length)
-    batches = [tuple(r.sample_id for r in reqs[i : i + 2]) for i in range(0, 12, 2)]
-    model.next_batch = dict(zip(batches, batches[1:], strict=False))
+    first = sorted((task.build_request(s) for s in samples[:2]), key=_length)
+    rest = sorted((task.build_request(s) for s in samples[2:]), key=_length)
+    batches = [tuple(r.sample_id for r in first)]
+    batches += [tuple(r.sample_id for r in rest[i : i + 2]) for i in range(0, 10, 2)]
+    # within a window, every batch but the last has its successor prepared while it generates
+    model.next_batch = dict(zip(batches[1:], batches[2:], strict=False))
     records = runner.run(samples)
     assert [r.prediction for r in records] == [s.id for s in samples]
     assert model.order == batches
-    assert model.overlapped == len(batches) - 1
-    ahead = [thread for kind, ids, thread in model.events if kind == "prepare" and ids != batches[0]]
+    assert model.overlapped == len(batches) - 2
+    # the first batch of each window is prepared when it is reached; the others ahead, in the thread
+    ahead = [thread for kind, ids, thread in model.events if kind == "prepare" and ids not in batches[:2]]
     assert ahead and all(t.startswith("evalkit-prepare") for t in ahead)
 
 
@@ -140,9 +145,10 @@ def test_requests_in_flight_stay_bounded(tmp_path, docvqa_dir) -> None:
     Runner(task, model, tmp_path, opts).run(samples)
     assert len(model.order) == 15
     for n_calls, n_built in seen:
-        window_now = (n_calls - 1) // 2  # the window this batch belongs to (0-based)
-        # at most this window and the next one have been built: memory does not grow with samples
-        assert n_built <= (window_now + 2) * window, (n_calls, n_built)
+        # at most the rest of this window and the next one are built ahead of the batches done so
+        # far: the work in flight does not grow with the number of samples
+        assert n_built <= 2 * n_calls + 2 * window, (n_calls, n_built)
+    assert seen[0][1] < len(samples)
 
 
 def test_fingerprint_computed_once_per_request(tmp_path, docvqa_dir, monkeypatch) -> None:
