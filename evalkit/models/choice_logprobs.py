@@ -29,14 +29,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from evalkit.errors import EvalkitError
 from evalkit.types import Request, Response
-
-if TYPE_CHECKING:  # pragma: no cover
-    from evalkit.models.hf import HFModel
-    from evalkit.models.vllm import VLLMModel
 
 CHOICE_KIND = "choice_logprobs"
 #: how the best candidate is chosen: the highest length-normalised log-probability
@@ -93,7 +89,7 @@ def _repeat_rows(values: Sequence[Any], counts: Sequence[int]) -> Any:
     return [x for p in pieces for x in (p if isinstance(p, list | tuple) else [p])]
 
 
-def hf_context_inputs(model: HFModel, request: Request) -> tuple[str, Any]:
+def hf_context_inputs(model: Any, request: Request) -> tuple[str, Any]:
     """The rendered context and its processor output (images/frames preprocessed once)."""
     text = model.render_prompt(request)
     kwargs: dict[str, Any] = {"text": [text], "return_tensors": "pt"}
@@ -114,8 +110,9 @@ def candidate_token_ids(tokenizer: Any, candidate: str) -> list[int]:
     return ids
 
 
-def hf_score_choices(model: HFModel, requests: Sequence[Request]) -> list[Response]:
-    """Score every candidate of every request in one left-padded forward pass (see module doc)."""
+def hf_score_choices(model: Any, requests: Sequence[Request]) -> list[Response]:
+    """Score every candidate of every request in one left-padded forward pass (see module doc);
+    ``model`` is a loaded :class:`evalkit.models.hf.HFModel`."""
     import torch
 
     check_choice_requests(requests)
@@ -188,23 +185,19 @@ def vllm_choice_prompts(
     requests: Sequence[Request],
     contexts: Sequence[str],
     tokenizer: Any,
-    min_pixels: int | None = None,
-    max_pixels: int | None = None,
-    base: Sequence[Mapping[str, Any]] | None = None,
+    base: Sequence[Mapping[str, Any]],
 ) -> tuple[list[dict[str, Any]], list[int]]:
     """``(prompts, n_tokens)``: one vLLM token prompt per (request, candidate) pair, in order.
 
-    Each prompt is ``{"prompt_token_ids": context tokens + candidate tokens, "multi_modal_data":
-    ...}`` (the multimodal part built as for generation by
-    :func:`evalkit.models.vllm.build_llm_inputs`; vLLM expands the image placeholders itself) and
+    ``base`` holds the backend's generation prompt dict of each request (``{"prompt", "multi_modal_data",
+    ...}``, from :func:`evalkit.models.vllm.build_llm_inputs` or, for Qwen-VL,
+    :func:`evalkit.models.qwen_vl.vllm_inputs`). Each pair becomes ``{"prompt_token_ids": context
+    tokens + candidate tokens, <the rest of base>}`` (vLLM expands the image placeholders itself),
     ``n_tokens`` the candidate's token count (the last entries of ``prompt_logprobs``). Pure: no vLLM
-    needed. ``base``: the per-request prompt dicts when the backend builds them its own way
-    (Qwen-VL: :func:`evalkit.models.qwen_vl.vllm_inputs`)."""
-    from evalkit.models.vllm import build_llm_inputs
-
+    needed."""
     check_choice_requests(requests)
-    if base is None:
-        base = build_llm_inputs(requests, contexts, min_pixels, max_pixels)
+    if len(base) != len(requests):
+        raise EvalkitError(f"{len(base)} prompt dicts for {len(requests)} requests")
     prompts: list[dict[str, Any]] = []
     n_tokens: list[int] = []
     for request, context, item in zip(requests, contexts, base, strict=True):
@@ -246,21 +239,19 @@ def read_prompt_logprobs(
     return out
 
 
-def vllm_score_choices(model: VLLMModel, requests: Sequence[Request]) -> list[Response]:
-    """Score every candidate with one ``LLM.generate`` call (``prompt_logprobs``)."""
-    check_choice_requests(requests)
-    if not model.loaded:
-        model.load()
-    contexts = [model.render_prompt(r) for r in requests]
-    tokenizer = model.choice_tokenizer()
-    from evalkit.models import qwen_vl
-
-    base = qwen_vl.vllm_inputs(requests, model.config) if qwen_vl.is_qwen_vl(model.config) else None
-    prompts, n_tokens = vllm_choice_prompts(
-        requests, contexts, tokenizer, model.config.get("min_pixels"), model.config.get("max_pixels"), base
-    )
-    params = model._sampling_cls(**choice_sampling_kwargs())
-    outputs = model.llm.generate(prompts, params, use_tqdm=False)
+def vllm_score_choices(
+    llm: Any,
+    sampling_cls: Any,
+    tokenizer: Any,
+    requests: Sequence[Request],
+    contexts: Sequence[str],
+    base: Sequence[Mapping[str, Any]],
+) -> list[Response]:
+    """Score every candidate with one ``llm.generate`` call (``prompt_logprobs``); ``contexts`` are
+    the rendered prompts and ``base`` the generation prompt dicts of the requests."""
+    prompts, n_tokens = vllm_choice_prompts(requests, contexts, tokenizer, base)
+    params = sampling_cls(**choice_sampling_kwargs())
+    outputs = llm.generate(prompts, params, use_tqdm=False)
     responses: list[Response] = []
     k = 0
     for request, context in zip(requests, contexts, strict=True):

@@ -232,6 +232,18 @@ class VLLMModel(CheckpointModel):
 
     def score_choices(self, requests: Sequence[Request]) -> list[Response]:
         """Log-likelihood of each candidate continuation (see :mod:`evalkit.models.choice_logprobs`)."""
-        from evalkit.models.choice_logprobs import vllm_score_choices
+        from evalkit.models.choice_logprobs import check_choice_requests, vllm_score_choices
 
-        return vllm_score_choices(self, requests)
+        check_choice_requests(requests)
+        if not self.loaded:
+            self.load()
+        contexts = [self.render_prompt(r) for r in requests]
+        if qwen_vl.is_qwen_vl(self.config):
+            base = qwen_vl.vllm_inputs(requests, self.config)
+        else:
+            base = build_llm_inputs(
+                requests, contexts, self.config.get("min_pixels"), self.config.get("max_pixels")
+            )
+        return vllm_score_choices(
+            self.llm, self._sampling_cls, self.choice_tokenizer(), requests, contexts, base
+        )

@@ -152,7 +152,10 @@ def test_vllm_prompts_and_reading_without_vllm():
         kind="choice_logprobs",
         candidates=(" A", "BC"),
     )
-    prompts, n_tokens = vllm_choice_prompts([req], ["<ctx>"], _FakeTokenizer(), min_pixels=10, max_pixels=100)
+    from evalkit.models.vllm import build_llm_inputs
+
+    base = build_llm_inputs([req], ["<ctx>"], min_pixels=10, max_pixels=100)
+    prompts, n_tokens = vllm_choice_prompts([req], ["<ctx>"], _FakeTokenizer(), base)
     assert n_tokens == [2, 2]
     assert prompts[0]["prompt_token_ids"] == [1, *map(ord, "<ctx>"), ord(" "), ord("A")]
     assert prompts[1]["prompt_token_ids"][-2:] == [ord("B"), ord("C")]
