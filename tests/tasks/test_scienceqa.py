@@ -170,3 +170,19 @@ def test_samples_carry_metadata(sqa_dir):
     task = _task(sqa_dir)
     s: Sample = task.samples()[0]
     assert s.id == "0" and set(s.metadata) == {"subject", "grade", "category"}
+
+
+def test_two_ranks_give_the_single_process_records(sqa_dir, tmp_path):
+    common = ("task=scienceqa_img", "model=tiny", f"task.dataset.path={sqa_dir}", "runner.max_error_rate=1",
+              "runner.cache=false")  # fmt: skip
+    single, sharded = tmp_path / "one", tmp_path / "two"
+    assert run_cli("run", *common, f"output_dir={single}").returncode == 0
+    proc = run_cli("run", *common, "runner=multigpu", "runner.nproc=2", f"output_dir={sharded}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    one = {r["id"]: r for r in read_samples(single / "samples" / "scienceqa_img.jsonl")}
+    two = {r["id"]: r for r in read_samples(sharded / "samples" / "scienceqa_img.jsonl")}
+    assert set(one) == set(two)
+    for key, rec in one.items():
+        assert two[key]["prediction"] == rec["prediction"] and two[key]["error_type"] == rec["error_type"]
+        for a, b in zip(rec.get("logprobs") or [], two[key].get("logprobs") or [], strict=True):
+            assert a["candidate"] == b["candidate"] and a["sum"] == pytest.approx(b["sum"], abs=1e-4)
