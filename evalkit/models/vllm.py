@@ -9,7 +9,7 @@ as the HF backend, much faster batched generation, ``tensor_parallel_size`` GPUs
   (:func:`build_llm_inputs`, a pure function).
 * Decoding: greedy = ``temperature=0`` (vLLM's exact greedy), ``max_tokens`` from the task.
 * vLLM is optional and imported only in :meth:`VLLMModel.load`; without it the error says
-  ``pip install 'evalkit[vllm]'``.
+  ``pip install vllm``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from evalkit.types import GenerationParams, Request, Response
 
 log = logging.getLogger("evalkit")
 
-INSTALL_HINT = "pip install 'evalkit[vllm]'  (or: pip install vllm)"
+INSTALL_HINT = "pip install vllm (or, in the evalkit clone: pip install '.[vllm]')"
 
 
 def sampling_kwargs(gen: GenerationParams, seed: int | None = None) -> dict[str, Any]:
