@@ -161,7 +161,7 @@ class OpenAIModel(Model):
             self.load()
         assert self.client is not None
         convs = [(lambda r=r: self.to_messages(r)) for r in requests]
-        params = [self.to_params(r.generation) for r in requests]
+        params = [self.prefill_params(r, self.to_params(r.generation)) for r in requests]
         results = self.client.complete_many(convs, params)
         return [self._response(req, res) for req, res in zip(requests, results, strict=True)]
 
@@ -186,6 +186,16 @@ class OpenAIModel(Model):
     def to_messages(self, request: Request) -> list[dict[str, Any]]:
         """The request as OpenAI chat messages (images as PNG data URLs)."""
         return [self._message(m) for m in request.messages]
+
+    def prefill_params(self, request: Request, params: dict[str, Any]) -> dict[str, Any]:
+        """A request ending in an assistant turn asks to *continue* that answer (MVBench's official
+        ``Best option:(`` prefill). vLLM-style servers (``extended_sampling_params: true``) are told so
+        with ``continue_final_message``; other APIs receive the turn as an ordinary message."""
+        if request.messages and request.messages[-1].role == "assistant" and self.extended_sampling:
+            extra = dict(params.get("extra_body") or {})
+            extra.update(continue_final_message=True, add_generation_prompt=False)
+            params = {**params, "extra_body": extra}
+        return params
 
     def to_params(self, gen: GenerationParams) -> dict[str, Any]:
         """Chat-completions parameters for ``gen`` (see the module docstring)."""

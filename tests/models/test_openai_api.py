@@ -427,3 +427,23 @@ def test_run_through_runner_with_faults_keeps_key_out_of_outputs(tmp_path, monke
         assert KEY.encode() not in p.read_bytes(), p
     out = capsys.readouterr()
     assert KEY not in out.out + out.err + caplog.text
+
+
+def test_assistant_prefill_continues_on_vllm_style_servers():
+    """MVBench's `Best option:(` prefill: a trailing assistant turn is continued, not answered."""
+    from evalkit.models.openai_api import OpenAIModel
+    from evalkit.types import GenerationParams, Message, Request, TextPart, user_message
+
+    req = Request("s1", (user_message("Which?"), Message("assistant", (TextPart("Best option:("),))),
+                  GenerationParams())  # fmt: skip
+    vllm_like = OpenAIModel({"name": "x", "backend": "openai", "model": "m", "base_url": "http://127.0.0.1:9/v1",
+                             "extended_sampling_params": True})  # fmt: skip
+    params = vllm_like.prefill_params(req, vllm_like.to_params(req.generation))
+    assert params["extra_body"]["continue_final_message"] is True
+    assert params["extra_body"]["add_generation_prompt"] is False
+    plain = OpenAIModel({"name": "x", "backend": "openai", "model": "m", "base_url": "http://127.0.0.1:9/v1"})
+    assert "extra_body" not in plain.prefill_params(req, plain.to_params(req.generation))
+    no_prefill = Request("s2", (user_message("Which?"),), GenerationParams())
+    assert "extra_body" not in vllm_like.prefill_params(
+        no_prefill, vllm_like.to_params(no_prefill.generation)
+    )
