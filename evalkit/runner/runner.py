@@ -117,6 +117,7 @@ class Runner:
         self._lock = threading.Lock()
         self._bar: Any = None
         self._prep_pool: ThreadPoolExecutor | None = None
+        self._builder: RequestBuilder | None = None
 
     # ----------------------------------------------------------------- public
     def select_samples(self) -> list[Sample]:
@@ -230,7 +231,7 @@ class Runner:
         # engines that batch themselves (vLLM, an HTTP client's concurrency) get the whole window
         per_call = window if getattr(self.model, "takes_windows", False) else bs
         self._bar = bar = self._progress(total=initial + len(todo), initial=initial)
-        builder = RequestBuilder(self, workers=resolve_workers(opts.workers))
+        self._builder = builder = RequestBuilder(self, workers=resolve_workers(opts.workers))
         if opts.prefetch_batches > 0:
             self._prep_pool = ThreadPoolExecutor(1, thread_name_prefix="evalkit-prepare")
         try:
@@ -239,6 +240,7 @@ class Runner:
                 if errors:
                     self.stats.n_input_errors += len(errors)
                     self.store.append(errors)
+                    builder.release(len(errors))
                     bar.update(len(errors))
                 if opts.sort_by_length:
                     built.sort(key=lambda sr: _length_key(sr[1]))
@@ -286,6 +288,8 @@ class Runner:
             ]
             self.store.append(records)
             batches[j] = []  # release this batch's images
+            if self._builder is not None:
+                self._builder.release(len(batch))
             self._bar.update(len(batch))
             if self._on_batch_done is not None:
                 self._on_batch_done(len(batch))
@@ -513,46 +517,65 @@ def resolve_workers(workers: int | None) -> int:
 
 
 class RequestBuilder:
-    """Builds the requests of the pending samples ahead of generation, one window at a time.
+    """Builds the requests of the pending samples ahead of generation, window by window.
 
     With ``workers > 0`` a pool of threads builds them (image decode, resize, hashing and thumbnail
-    encoding release the GIL in PIL, numpy and xxhash), the next window being submitted while the
-    current one is generated: at most two windows of requests exist at once, whatever the number of
-    samples. Results come back in sample order, so the run is identical to a sequential one."""
+    encoding release the GIL in PIL, numpy and xxhash) while the model generates. The look-ahead is
+    bounded by samples, not windows: at most ``window`` samples are built or being built and not
+    yet written (the caller hands back capacity with :meth:`release` as it writes records), so
+    memory does not grow with the number of samples. Results come back in sample order, so the run
+    is identical to a sequential one."""
 
     def __init__(self, runner: Runner, workers: int):
         self.runner = runner
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="evalkit-build") if workers > 0 else None
         self._thumbnails_left = max(0, runner.options.thumbnails)
+        self._chunks: list[list[Sample]] = []
+        self._items: list[list[Future[Request | Record] | tuple[Sample, bool]]] = []
+        self._next = (0, 0)  # (chunk, offset) of the next sample to submit
+        self._capacity = 0
+        self._lock = threading.Lock()
 
-    def _submit(self, chunk: list[Sample]) -> list[Future[Request | Record] | tuple[Sample, bool]]:
-        out: list[Future[Request | Record] | tuple[Sample, bool]] = []
-        for sample in chunk:
-            thumb = self._thumbnails_left > 0  # the first n pending samples get a preview
-            self._thumbnails_left -= int(thumb)
-            if self.pool is None:
-                out.append((sample, thumb))
-            else:
-                out.append(self.pool.submit(self.runner.build_one, sample, thumb))
-        return out
+    def _submit_one(self) -> None:
+        c, o = self._next
+        sample = self._chunks[c][o]
+        thumb = self._thumbnails_left > 0  # the first n pending samples get a preview
+        self._thumbnails_left -= int(thumb)
+        if self.pool is None:
+            self._items[c].append((sample, thumb))
+        else:
+            self._items[c].append(self.pool.submit(self.runner.build_one, sample, thumb))
+        self._capacity -= 1
+        self._next = (c, o + 1) if o + 1 < len(self._chunks[c]) else (c + 1, 0)
+
+    def _fill(self, force_chunk: int = -1) -> None:
+        with self._lock:
+            while self._next[0] < len(self._chunks) and (self._capacity > 0 or self._next[0] <= force_chunk):
+                self._submit_one()
+
+    def release(self, n: int) -> None:
+        """``n`` samples were written: build as many more ahead."""
+        self._capacity += n
+        self._fill()
 
     def windows(
         self, todo: Sequence[Sample], window: int, first: int | None = None
     ) -> Iterator[tuple[list[tuple[Sample, Request]], list[Record]]]:
         """``(built, errors)`` per window of ``window`` samples (the first one ``first`` samples), in
-        order; the next window is being built while the caller works on this one. Time the caller
+        order; later samples are being built while the caller works on these. Time the caller
         waits for unfinished builds is added to ``stats.extra["build_wait_s"]``."""
         head = max(1, min(first or window, window))
-        chunks = [list(todo[:head])] if todo else []
-        chunks += [list(todo[i : i + window]) for i in range(head, len(todo), window)]
-        ahead = self._submit(chunks[0]) if chunks else []
+        self._chunks = [list(todo[:head])] if todo else []
+        self._chunks += [list(todo[i : i + window]) for i in range(head, len(todo), window)]
+        self._items = [[] for _ in self._chunks]
+        self._next, self._capacity = (0, 0), window
         stats = self.runner.stats.extra
-        for n, chunk in enumerate(chunks):
-            current, ahead = ahead, (self._submit(chunks[n + 1]) if n + 1 < len(chunks) else [])
+        for n, chunk in enumerate(self._chunks):
+            self._fill(force_chunk=n)  # this window is wholly submitted before it is waited for
             built: list[tuple[Sample, Request]] = []
             errors: list[Record] = []
             t = time.perf_counter()
-            for sample, item in zip(chunk, current, strict=True):
+            for sample, item in zip(chunk, self._items[n], strict=True):
                 result = item.result() if isinstance(item, Future) else self.runner.build_one(*item)
                 if isinstance(result, Record):
                     errors.append(result)
@@ -560,7 +583,7 @@ class RequestBuilder:
                     built.append((sample, result))
             if self.pool is not None:
                 stats["build_wait_s"] = round(stats.get("build_wait_s", 0.0) + time.perf_counter() - t, 4)
-            current = []  # the futures hold the requests: drop them with the window
+            self._items[n] = []  # the futures hold the requests: drop them with the window
             yield built, errors
 
     def close(self) -> None:
