@@ -143,7 +143,7 @@ def _job_output_dir(cfg, multirun: bool) -> str | None:  # noqa: ANN001 - an Ome
     from hydra.core.hydra_config import HydraConfig
 
     given = [o for o in HydraConfig.get().overrides.task if o.lstrip("+").startswith("output_dir=")]
-    if not given or "${" in given[0]:  # a templated output_dir already differs per job
+    if not given or "${" in given[0] or "$\\{" in given[0]:  # templated: already differs per job
         return None
     from evalkit.runner.identity import default_output_dir
 

@@ -132,15 +132,21 @@ class OutputLock:
         self.release()
 
 
-def _json_line(record: Record) -> str:
-    """One record as a JSON line; hostile text (lone surrogates, bytes) is escaped, never fatal."""
+def _json_line(record: Record, work_log: bool = True) -> str:
+    """One record as a JSON line; hostile text (lone surrogates, bytes) is escaped, never fatal.
+
+    The append time ``written_at`` is kept in the work log only, so that ``samples/<task>.jsonl``
+    of two identical runs are byte-identical."""
+    obj = record.to_json()
+    if not work_log:
+        obj.pop("written_at", None)
     try:
-        line = json.dumps(record.to_json(), ensure_ascii=False)
+        line = json.dumps(obj, ensure_ascii=False)
         line.encode("utf-8")
     except (TypeError, ValueError, UnicodeEncodeError):
         from evalkit.types import json_safe
 
-        line = json.dumps(json_safe(record.to_json()), ensure_ascii=False)
+        line = json.dumps(json_safe(obj), ensure_ascii=False)
     return line + "\n"
 
 
@@ -235,7 +241,7 @@ class RecordStore:
 
     def write_samples(self, records: Sequence[Record]) -> Path:
         """Write the final ``samples/<task>.jsonl`` atomically, in the given (dataset) order."""
-        data = "".join(_json_line(r) for r in records)
+        data = "".join(_json_line(r, work_log=False) for r in records)
         write_atomic(self.samples_path, data, fault="merge")  # reliability: fault point
         return self.samples_path
 
