@@ -18,8 +18,9 @@ MESSAGE = "disk full while writing"
 def test_enospc_stops_cleanly_and_resumes(tmp_path, nth):
     data, table = bench.make_fixture(tmp_path, 40)
     ref = bench.reference_run(tmp_path, data, table)
-    # writes through the store, in order: [config.yaml,] 10 record batches, samples merge, results.json
-    offset = 1 if (ref / "config.yaml").exists() else 0
+    # writes through the store, in order: [run.json, config.yaml,] 10 record batches, samples merge,
+    # results.json
+    offset = sum((ref / name).exists() for name in ("run.json", "config.yaml"))
     out = tmp_path / "full"
     part = out / "parts" / "docvqa" / "rank-0.jsonl"
     import subprocess
