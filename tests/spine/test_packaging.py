@@ -23,7 +23,9 @@ def wheel(tmp_path_factory) -> Path:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     # zero warnings from our own packaging (package-data layout, license field...)
-    noise = [line for line in (proc.stdout + proc.stderr).splitlines() if "Warning" in line or "warning:" in line]
+    noise = [
+        line for line in (proc.stdout + proc.stderr).splitlines() if "Warning" in line or "warning:" in line
+    ]
     assert not noise, noise[:5]
     return next(out.glob("evalkit_vlm-*.whl"))  # distribution evalkit-vlm; import name evalkit
 

@@ -248,7 +248,10 @@ def test_mtvqa_macro_vs_micro_by_hand(tmp_path):
     }
     assert t["aggregation"]["accuracy_macro"] == {"kind": "macro", "score": "accuracy", "group": "language"}
     rows = {r["id"]: r for r in _rows(tmp_path / "out-mtvqa" / "samples" / "mtvqa.jsonl")}
-    assert rows["1_1"]["target"] == "Hauptstraße" and rows["1_1"]["metadata"] == {"language": "DE", "image": "1"}
+    assert rows["1_1"]["target"] == "Hauptstraße" and rows["1_1"]["metadata"] == {
+        "language": "DE",
+        "image": "1",
+    }
     assert (
         "Wie heißt die Straße?\nAnswer the question using a word or phrase in the language"
         in rows["1_1"]["prompt"]
