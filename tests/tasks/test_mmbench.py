@@ -12,33 +12,15 @@ from typing import Any
 import pytest
 from evalkit.plugins.mmbench import CIRCULAR_STRIDE, circular_accuracy, option_columns, rotate_options
 
-from evalkit.api import IncompleteRunError, compose, evaluate
 from evalkit.metrics.choice import EXTRACTOR_VERSION
-from evalkit.tasks.registry import build_task
 from evalkit.testing.image_qa import write_split
 from evalkit.testing.mmbench import mmbench_split, write_mmbench_fixture
 from tests.conftest import read_samples, run_cli
 from tests.helpers.fake_chat_server import FakeChatServer
+from tests.helpers.fake_runs import fake_run as _fake_run
+from tests.helpers.fake_runs import loaded_task as _task
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*samples had errors:UserWarning")
-
-
-def _task(name: str, data: Path, *overrides: str):
-    t = build_task(compose(name, "tiny", [f"task.dataset.path={data}", *overrides])["task"])
-    t.load()
-    return t, t.samples()
-
-
-def _fake_run(out: Path, task: str, data: Path, answers: dict[str, str], *overrides: str) -> dict:
-    out.mkdir(parents=True, exist_ok=True)
-    answers_file = out / "answers.json"
-    answers_file.write_text(json.dumps(answers, ensure_ascii=False))
-    try:
-        return evaluate(task, "tiny", [f"task.dataset.path={data}", f"output_dir={out / 'out'}", "model.backend=fake",
-                                       "+model.mode=table", f"+model.answers={answers_file}", "runner.progress=false",
-                                       "runner.cache=false", *overrides])  # fmt: skip
-    except IncompleteRunError as exc:  # error records above runner.max_error_rate: results still written
-        return exc.results
 
 
 # --------------------------------------------------------------------------- pure helpers

@@ -5,41 +5,18 @@ values computed by hand; a real CLI run on the tiny model and ``evalkit score`` 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from evalkit.plugins.yes_no import hallusion_scores, mme_parse, mme_subtask_scores, mme_totals, yes_no_words
 
-from evalkit.api import IncompleteRunError, compose, evaluate
-from evalkit.tasks.registry import build_task
 from evalkit.testing.image_qa import write_split
 from evalkit.testing.yes_no import hallusion_rows, mme_split, write_hallusion_fixture, write_mme_fixture
 from tests.conftest import read_samples, run_cli
+from tests.helpers.fake_runs import fake_run as _fake_run
+from tests.helpers.fake_runs import loaded_task as _task
+from tests.helpers.fake_runs import run_dir as _run_dir
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*samples had errors:UserWarning")
-
-
-def _run_dir(root: Path) -> Path:
-    """The folder holding results.json under a sweep's output_dir (sweeps may add a per-run subfolder)."""
-    return next(root.rglob("results.json")).parent
-
-
-def _task(name: str, data: Path, *overrides: str):
-    t = build_task(compose(name, "tiny", [f"task.dataset.path={data}", *overrides])["task"])
-    t.load()
-    return t, t.samples()
-
-
-def _fake_run(out: Path, task: str, data: Path, answers: dict[str, str], *overrides: str) -> dict:
-    out.mkdir(parents=True, exist_ok=True)
-    answers_file = out / "answers.json"
-    answers_file.write_text(json.dumps(answers, ensure_ascii=False))
-    try:
-        return evaluate(task, "tiny", [f"task.dataset.path={data}", f"output_dir={out / 'out'}", "model.backend=fake",
-                                       "+model.mode=table", f"+model.answers={answers_file}", "runner.progress=false",
-                                       "runner.cache=false", *overrides])  # fmt: skip
-    except IncompleteRunError as exc:  # error records above runner.max_error_rate: results still written
-        return exc.results
 
 
 # --------------------------------------------------------------------------- MME parsing

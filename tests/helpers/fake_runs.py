@@ -1,0 +1,38 @@
+"""Shared helpers of the task tests: build a task on a fixture, and run it in-process with the
+scripted ``fake`` backend answering by sample id."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from evalkit.api import IncompleteRunError, compose, evaluate
+from evalkit.tasks.registry import build_task
+
+
+def run_dir(root: Path) -> Path:
+    """The folder holding results.json under a sweep's output_dir (sweeps may add a per-run subfolder)."""
+    return next(root.rglob("results.json")).parent
+
+
+def loaded_task(name: str, data: Path, *overrides: str) -> tuple[Any, list]:
+    """The task ``name`` on the fixture ``data``, loaded, with its samples."""
+    task = build_task(compose(name, "tiny", [f"task.dataset.path={data}", *overrides])["task"])
+    task.load()
+    return task, task.samples()
+
+
+def fake_run(out: Path, task: str, data: Path, answers: dict[str, str], *overrides: str) -> dict:
+    """Evaluate ``task`` on ``data`` with scripted answers; the results.json content. A run whose
+    fixture holds bad rows on purpose is marked incomplete (results still written): its results
+    are returned all the same, the exit-code rule is tested on its own."""
+    out.mkdir(parents=True, exist_ok=True)
+    answers_file = out / "answers.json"
+    answers_file.write_text(json.dumps(answers, ensure_ascii=False))
+    try:
+        return evaluate(task, "tiny", [f"task.dataset.path={data}", f"output_dir={out / 'out'}", "model.backend=fake",
+                                       "+model.mode=table", f"+model.answers={answers_file}", "runner.progress=false",
+                                       "runner.cache=false", *overrides])  # fmt: skip
+    except IncompleteRunError as exc:
+        return exc.results
