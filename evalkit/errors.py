@@ -7,6 +7,8 @@ exits non-zero, showing a traceback only with ``--debug`` / ``EVALKIT_DEBUG=1``.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class EvalkitError(Exception):
     """A failure with a message that tells the user what went wrong and what to do."""
@@ -35,4 +37,11 @@ class ModelError(EvalkitError):
 class BackendFatalError(EvalkitError):
     """The backend cannot serve any request (rejected key, no permission): the run stops at once.
 
-    The runner keeps the samples finished so far; fixing the cause and rerunning resumes."""
+    The runner keeps the samples finished so far; fixing the cause and rerunning resumes. A backend
+    that answers a whole window at once (``Model.takes_windows``) puts the answers it already
+    received (and paid for) into ``partial`` (position in the call's request list → Response); the
+    runner writes and caches them before it stops."""
+
+    def __init__(self, message: str = "", partial: dict[int, Any] | None = None):
+        super().__init__(message)
+        self.partial: dict[int, Any] = dict(partial or {})

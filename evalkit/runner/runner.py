@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evalkit.errors import EvalkitError, InputError
+from evalkit.errors import BackendFatalError, EvalkitError, InputError
 from evalkit.models.base import Model
 from evalkit.runner.cache import ResponseCache, cache_key, open_cache
 from evalkit.runner.store import RecordStore, thumbnail_relpath
@@ -233,7 +233,9 @@ class Runner:
         self._bar = bar = self._progress(total=initial + len(todo), initial=initial)
         self._builder = builder = RequestBuilder(self, workers=resolve_workers(opts.workers))
         if opts.prefetch_batches > 0:
-            self._prep_pool = ThreadPoolExecutor(1, thread_name_prefix="evalkit-prepare")
+            self._prep_pool = ThreadPoolExecutor(
+                1, thread_name_prefix="evalkit-prepare", initializer=background_thread_priority
+            )
         try:
             # the first window is one call's worth: the first answer does not wait for a whole window
             for built, errors in builder.windows(todo, window, first=min(window, per_call)):
@@ -274,7 +276,11 @@ class Runner:
                     reqs = [batches[k][i][1] for i in lookups[k][1]]
                     if k not in prepared and self._prep_pool is not None and reqs[0].kind == "generate":
                         prepared[k] = self._prep_pool.submit(self.model.prepare, reqs)
-                fresh = self._generate([batch[i][1] for i in misses], prepared.pop(j, None))
+                try:
+                    fresh = self._generate([batch[i][1] for i in misses], prepared.pop(j, None))
+                except BackendFatalError as exc:  # keep what was answered (and paid for) first
+                    self._keep_partial(batch, responses, misses, getattr(exc, "partial", None) or {})
+                    raise
                 for i, resp in zip(misses, fresh, strict=True):
                     if resp.prompt is None:
                         resp.prompt = self.model.render_prompt(batch[i][1])
@@ -293,6 +299,34 @@ class Runner:
             self._bar.update(len(batch))
             if self._on_batch_done is not None:
                 self._on_batch_done(len(batch))
+
+    def _keep_partial(
+        self,
+        batch: list[tuple[Sample, Request]],
+        responses: list[Response | None],
+        misses: list[int],
+        partial: dict[int, Response],
+    ) -> None:
+        """Write (and cache) the records of a call stopped by a fatal backend error: its cache hits
+        and the answers the backend received before the stop (``partial``: position in ``misses``)."""
+        fresh = {
+            misses[k]: r
+            for k, r in partial.items()
+            if 0 <= k < len(misses) and isinstance(r, Response) and not r.error
+        }
+        done = [(i, resp) for i, resp in enumerate(responses) if resp is not None] + sorted(fresh.items())
+        if not done:
+            return
+        for i, resp in fresh.items():
+            if resp.prompt is None:
+                resp.prompt = self.model.render_prompt(batch[i][1])
+        if self._cache is not None and fresh:
+            self._cache.put_many((self._cache_key(batch[i][1]), r) for i, r in fresh.items())
+        records = [
+            self._record(batch[i][0], batch[i][1], resp, cached=i not in misses) for i, resp in sorted(done)
+        ]
+        self.store.append(records)
+        self._bar.update(len(records))
 
     def _cache_key(self, request: Request) -> str:
         return cache_key(self._model_key(), request_fingerprint(request))
@@ -509,6 +543,20 @@ def score_record(task: Task, sample: Sample, rec: Record) -> Record:
     return rec
 
 
+#: nice value of the pipeline's background threads (request building, backend preprocessing)
+BACKGROUND_NICE = 10
+
+
+def background_thread_priority() -> None:
+    """Lower the calling thread's CPU priority (Linux: per-thread nice value) so that the work done
+    ahead of time never slows the model call on the critical path; it fills the cores' idle time.
+    A no-op where threads cannot be reniced."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
+    except (AttributeError, OSError):  # not Linux, or not permitted: run at normal priority
+        pass
+
+
 def resolve_workers(workers: int | None) -> int:
     """The number of request-building threads: ``runner.workers``, or min(4, CPU cores)."""
     if workers is not None:
@@ -528,7 +576,13 @@ class RequestBuilder:
 
     def __init__(self, runner: Runner, workers: int):
         self.runner = runner
-        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="evalkit-build") if workers > 0 else None
+        self.pool = (
+            ThreadPoolExecutor(
+                workers, thread_name_prefix="evalkit-build", initializer=background_thread_priority
+            )
+            if workers > 0
+            else None
+        )
         self._thumbnails_left = max(0, runner.options.thumbnails)
         self._chunks: list[list[Sample]] = []
         self._items: list[list[Future[Request | Record] | tuple[Sample, bool]]] = []
