@@ -560,7 +560,9 @@ class ChatClient:
 
         Raises:
             ChatError: with ``stop_on_fatal``, the first 401/403/404 (remaining requests are
-                cancelled): the endpoint is misconfigured and every request would fail.
+                cancelled): the endpoint is misconfigured and every request would fail. Its
+                ``partial`` maps the positions of the requests answered before the stop to their
+                :class:`ChatResult`.
         """
         n = len(conversations)
         if params is None or isinstance(params, Mapping):
@@ -603,6 +605,8 @@ class ChatClient:
                 fatal = fatal or exc
                 results.append(ChatResult(text="", error=str(exc), error_kind=exc.kind, status=exc.status))
         if fatal is not None:
+            # the answers received before the stop were served (and paid for): hand them back
+            fatal.partial = {i: r for i, r in enumerate(results) if r.ok}
             raise fatal
         return results
 

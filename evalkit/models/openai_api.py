@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from evalkit.errors import UsageError
 from evalkit.models.base import Model
-from evalkit.models.http_client import ChatClient, ChatError, ChatResult, _plain, public_url
+from evalkit.models.http_client import ChatClient, ChatError, ChatResult, FatalChatError, _plain, public_url
 from evalkit.types import GenerationParams, ImagePart, Message, Request, Response, TextPart, VideoPart
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -76,6 +76,8 @@ class OpenAIModel(Model):
 
     #: never re-send a failed batch request by request: its requests may have been served and paid
     split_failed_batches = False
+    #: the runner hands over whole windows; ``concurrency`` requests are in flight at any time
+    takes_windows = True
     #: chat completions return no prompt log-probabilities: likelihood tasks are refused up front
     supports_choice_logprobs = False
 
@@ -162,7 +164,11 @@ class OpenAIModel(Model):
         assert self.client is not None
         convs = [(lambda r=r: self.to_messages(r)) for r in requests]
         params = [self.prefill_params(r, self.to_params(r.generation)) for r in requests]
-        results = self.client.complete_many(convs, params)
+        try:
+            results = self.client.complete_many(convs, params)
+        except FatalChatError as exc:  # hand the answers already received to the runner
+            exc.partial = {i: self._response(requests[i], res) for i, res in exc.partial.items()}
+            raise
         return [self._response(req, res) for req, res in zip(requests, results, strict=True)]
 
     def render_prompt(self, request: Request) -> str:

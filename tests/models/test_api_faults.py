@@ -227,8 +227,9 @@ def test_finish_reason_and_truncated_are_reported() -> None:
 
 
 def test_rejected_key_mid_run_is_one_line_and_resume_finishes(tmp_path) -> None:
-    """Through the CLI: a key revoked mid-run stops the run with one line, keeps finished samples,
-    and the rerun sends only the unfinished samples' requests."""
+    """Through the CLI: a key revoked mid-run stops the run with one line, keeps every answer
+    received before it (the backend takes whole windows: all 16 requests are one call), and the
+    rerun sends only the unfinished samples' requests."""
     out = tmp_path / "run"
     args = (
         "run", "task=docvqa_mini", "model=openai", "model.name=fake-vl", "model.api_key_env=null",
@@ -246,6 +247,8 @@ def test_rejected_key_mid_run_is_one_line_and_resume_finishes(tmp_path) -> None:
     assert any(r.outcome == "401" for r in first) and len(first) <= 16
     kept = [line for p in (out / "parts").rglob("rank-*.jsonl") for line in p.read_text().splitlines()]
     assert 4 <= len(kept) < 16
+    # every answer served before the 401 (and paid for) is kept, even within the window in flight
+    assert len(kept) == sum(r.outcome == "ok" for r in first), [r.outcome for r in first]
     with FakeChatServer(bind_port=port) as srv:  # the same base_url: the same evaluation
         proc = run_cli(*args, f"model.base_url={srv.url}")
         second = srv.chat_requests()
