@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-import evalkit.media.video as video
+import evalkit.media.video_decode as video_decode
 from evalkit.errors import InputError, MissingDependencyError, UsageError
 from evalkit.media.synthetic import decode_index, encode_index, write_index_video
 from evalkit.media.video import (
@@ -65,7 +65,7 @@ def test_seeking_and_forward_decoding_agree(
     name: str, min_skip: int, small_video: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Seek before every wanted frame (0) or never (10 000): same frames either way."""
-    monkeypatch.setattr(video, "SEEK_MIN_SKIP", min_skip)
+    monkeypatch.setattr(video_decode, "SEEK_MIN_SKIP", min_skip)
     sv = sample_video(small_video(name), VideoSampling(nframes=16), backend="pyav", resize=False)
     assert decoded(sv.frames) == list(sv.indices)
     assert (sv.seeks > 1) == (min_skip == 0)
@@ -84,14 +84,14 @@ def test_wrong_container_index_is_detected_and_rescanned(
 ) -> None:
     """If the container's table misleads (here: a grid twice too coarse), decoded timestamps fall
     off the grid, and evalkit rebuilds the index from packets instead of picking wrong frames."""
-    real = video._container_index
+    real = video_decode._container_index
 
     def misleading(stream):  # type: ignore[no-untyped-def]
         index = real(stream)
         index.step *= 2
         return index
 
-    monkeypatch.setattr(video, "_container_index", misleading)
+    monkeypatch.setattr(video_decode, "_container_index", misleading)
     sv = sample_video(
         small_video("mp4-h264-bframes"), VideoSampling(nframes=16), backend="pyav", resize=False
     )
@@ -166,13 +166,13 @@ def test_only_wanted_frames_are_converted(
     small_video: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[int] = []
-    real = video._convert
+    real = video_decode._convert
 
     def counting(frame, size, reformatter=None):  # type: ignore[no-untyped-def]
         calls.append(decode_index(frame.to_image()))
         return real(frame, size, reformatter)
 
-    monkeypatch.setattr(video, "_convert", counting)
+    monkeypatch.setattr(video_decode, "_convert", counting)
     sv = sample_video(
         small_video("mp4-h264"),
         VideoSampling(nframes=16, short_video="repeat"),

@@ -105,7 +105,8 @@ def test_truncation_check_ignores_container_duration_when_audio_may_outlast_vide
     """Only a header describing the video stream itself can call a video truncated."""
     from types import SimpleNamespace
 
-    from evalkit.media.video import VideoInfo, _check_truncation, _FrameIndex
+    from evalkit.media.video import VideoInfo
+    from evalkit.media.video_decode import _check_truncation, _FrameIndex
 
     index = _FrameIndex("packet-scan", 100, [0], pts=list(range(100)))
     from_container = VideoInfo(200, 10.0, 20.0, 64, 48, "h264", "duration")  # 20 s from the container
