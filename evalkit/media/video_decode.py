@@ -52,7 +52,7 @@ class VideoInfo:
     Attributes:
         n_frames: frame count. From the stream header when it has one; when the header says 0
             (Matroska/WebM, some MPEG-TS) it is ``round(duration_s * fps)`` (``n_frames_source``
-            says which). :func:`sample_video` replaces it with the exact count from the frame
+            says which). :func:`~evalkit.media.video.sample_video` replaces it with the exact count from the frame
             index (``n_frames_source="index"``).
         fps: average frame rate (the stream's ``avg_frame_rate``, else its guessed rate).
         duration_s: stream duration in seconds (the container's when the stream has none).
@@ -315,6 +315,8 @@ keyframe, so for nearby frames decoding forward is cheaper; beyond a few frames 
 
 @dataclass
 class _DecodeStats:
+    """What one PyAV read cost: frames the decoder produced, seeks made."""
+
     decoded: int = 0
     seeks: int = 0
 
