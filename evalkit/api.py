@@ -49,4 +49,7 @@ def evaluate(task: str, model: str, overrides: Sequence[str] = ()) -> dict[str, 
     """Compose ``task``/``model`` with Hydra overrides and run; returns the results.json content."""
     if not task or not model:
         raise UsageError("evaluate() needs a task name and a model name")
+    from evalkit import warmup
+
+    warmup.start_for_args([f"model={model}", *overrides])  # torch/transformers load meanwhile
     return run_from_config(compose(task, model, overrides))

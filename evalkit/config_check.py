@@ -110,7 +110,7 @@ RUNNER: dict[str, Check] = {
     "master_port": _int(1, nullable=True),
     "log_to": _str(nullable=True),
     "log_project": _str(nullable=True),
-    "prefetch_batches": _int(0),
+    "prefetch_batches": _int(0, nullable=True),
     "workers": _int(0, nullable=True),
 }
 

@@ -27,7 +27,7 @@ from evalkit.errors import EvalkitError
 from evalkit.models.base import Model, build_model
 from evalkit.runner.distributed import Stages
 from evalkit.runner.results import finalize_task, now_iso, provenance, write_results
-from evalkit.runner.runner import Runner, RunnerOptions, RunStats
+from evalkit.runner.runner import BackgroundLoad, Runner, RunnerOptions, RunStats
 from evalkit.runner.store import OutputLock
 from evalkit.tasks.base import Task
 from evalkit.tasks.registry import build_task
@@ -64,7 +64,7 @@ def runner_options(cfg: Mapping[str, Any], rank: int = 0, world_size: int = 1) -
         max_error_rate=float(r.get("max_error_rate", DEFAULT_MAX_ERROR_RATE)),
         verify_resumed=True if verify == "auto" else bool(verify),
         workers=None if r.get("workers") is None else int(r["workers"]),
-        prefetch_batches=int(r.get("prefetch_batches", 1)),
+        prefetch_batches=None if r.get("prefetch_batches") is None else int(r["prefetch_batches"]),
         rank=rank,
         world_size=world_size,
     )
@@ -138,12 +138,50 @@ def run_from_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
     start = now_iso()
     task, model = prepare(cfg)
     with OutputLock(output_dir):
-        options = open_evaluation(cfg, task, model, output_dir)
-        runner = Runner(task, model, output_dir, options)
-        records = runner.run()
+        loading = start_load_ahead(cfg, model, output_dir)
+        try:
+            options = open_evaluation(cfg, task, model, output_dir)
+            runner = Runner(task, model, output_dir, options)
+            runner.loading = loading
+            runner.stats.extra["load_ahead"] = loading is not None
+            records = runner.run()
+        finally:
+            if loading is not None:
+                loading.wait_quietly()  # never close (or drop) a model while it is being loaded
         model.close()
         records = task.after_generation(records, cfg, output_dir)
         return finish(cfg, task, model, records, runner.stats, start, time.perf_counter() - t0)
+
+
+def start_load_ahead(cfg: Mapping[str, Any], model: Model, output_dir: Path) -> BackgroundLoad | None:
+    """Start loading the weights now, in the background, when the run will certainly need them:
+    a fresh output folder (nothing to resume) and no response of this model in the response cache
+    (or the cache off). Loading then overlaps loading the dataset and building the first requests.
+
+    Only for backends whose heavy imports are known (``Model.warm_modules``): those imports finish
+    before the load starts and before ``datasets`` is touched (see :mod:`evalkit.warmup`). A rerun
+    that may be served from the cache or resumed keeps the lazy load (the model is loaded at the
+    first request that misses the cache, or never)."""
+    from evalkit import warmup
+
+    if not type(model).warm_modules or model.loaded:
+        return None
+    if (output_dir / "parts").exists() or (output_dir / "samples").exists():
+        return None  # a resumed run: maybe nothing is left to generate
+    runner_cfg = dict(cfg.get("runner") or {})
+    if runner_cfg.get("cache", True):
+        from evalkit.runner.cache import open_cache
+
+        cache_dir = Path(str(cfg.get("cache_dir") or "~/.cache/evalkit")).expanduser()
+        cache, _ = open_cache(cache_dir / "responses.sqlite")
+        if cache is not None:
+            try:
+                if cache.has_model(model.identity_hash()):
+                    return None  # maybe everything is cached: load only when a request misses
+            finally:
+                cache.close()
+    warmup.start(str((cfg.get("model") or {}).get("backend") or "hf"))
+    return BackgroundLoad(model, before=warmup.wait)
 
 
 def open_evaluation(cfg: Mapping[str, Any], task: Task, model: Model, output_dir: Path) -> RunnerOptions:
@@ -162,6 +200,9 @@ def open_evaluation(cfg: Mapping[str, Any], task: Task, model: Model, output_dir
 
     check_tracker(cfg)  # a misspelt or missing tracker fails now, not after the run
     resume = bool((cfg.get("runner") or {}).get("resume", True))
+    from evalkit import warmup
+
+    warmup.wait()  # `datasets` must not meet a half-imported transformers (evalkit.warmup)
     task.load()
     identity = evaluation_identity(cfg, task, model)
     check_resume(output_dir, identity, resume=resume)

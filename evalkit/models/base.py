@@ -45,6 +45,9 @@ class Model(ABC):
     #: whole window of pending requests (``window_batches * batch_size``), not one batch at a time.
     #: False: one batch of ``preferred_batch_size`` per call (the transformers backend).
     takes_windows: bool = False
+    #: heavy libraries :meth:`load` imports (``"module"`` or ``"module:attribute"``), imported in
+    #: the background while the run starts up (:mod:`evalkit.warmup`); none by default
+    warm_modules: tuple[str, ...] = ()
     #: whether the runner may answer a batch that raised by re-sending its requests one by one.
     #: False for paid APIs (the API backend): the batch's requests may already have been served
     #: and charged, so the runner turns the exception into error records for that batch instead.
@@ -84,6 +87,16 @@ class Model(ABC):
         ``Response.extra`` carries ``finish_reason`` (where the backend knows it) and ``truncated``
         (True when generation stopped at ``max_new_tokens``).
         """
+
+    def computes_on_host(self) -> bool:
+        """Whether generation runs on this machine's CPU cores (a transformers model on ``cpu``).
+
+        The runner then builds requests and preprocesses batches in the main thread instead of
+        ahead in worker threads (``runner.workers`` / ``runner.prefetch_batches`` left at null):
+        torch already keeps every core busy, and a worker thread stealing a core stalls each of its
+        parallel operations, so the overlap costs more than it saves. GPU and remote backends leave
+        the CPU idle while they generate, which the workers use."""
+        return False
 
     def prepare(self, requests: Sequence[Request]) -> Any:
         """Backend preprocessing of a batch — chat template, processor, tensors — without any model
@@ -125,12 +138,15 @@ def register_backend(name: str, target: str) -> None:
     BACKENDS[name] = target
 
 
-def build_model(config: Mapping[str, Any]) -> Model:
-    """Instantiate the backend named by ``config["backend"]`` (imports it lazily)."""
-    backend = str(config.get("backend", "hf"))
+def backend_class(backend: str) -> type[Model]:
+    """The class registered for ``backend`` (its module is imported on first use)."""
     target = BACKENDS.get(backend)
     if target is None:
         raise UsageError(f"unknown model backend {backend!r}; available: {', '.join(sorted(BACKENDS))}")
     module_name, _, cls_name = target.partition(":")
-    cls = getattr(importlib.import_module(module_name), cls_name)
-    return cls(config)
+    return getattr(importlib.import_module(module_name), cls_name)
+
+
+def build_model(config: Mapping[str, Any]) -> Model:
+    """Instantiate the backend named by ``config["backend"]`` (imports it lazily)."""
+    return backend_class(str(config.get("backend", "hf")))(config)

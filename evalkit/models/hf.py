@@ -266,6 +266,9 @@ class PreparedBatch:
 class HFModel(CheckpointModel):
     """transformers backend (config keys: see ``configs/model/hf.yaml``)."""
 
+    #: imported in the background during start-up (the larger part of a small run's start-up)
+    warm_modules = ("torch", "transformers:AutoProcessor", "transformers:AutoModelForImageTextToText")
+
     def __init__(self, config: Mapping[str, Any]):
         super().__init__(config)
         self.model: Any = None
@@ -279,6 +282,14 @@ class HFModel(CheckpointModel):
         if dtype != "auto":
             return dtype
         return "bfloat16" if self._device_name().startswith("cuda") else "float32"
+
+    def computes_on_host(self) -> bool:
+        """True on the ``cpu`` device (see :meth:`Model.computes_on_host`)."""
+        if self.device is not None:
+            return str(getattr(self.device, "type", self.device)) == "cpu"
+        if self.config.get("device_map"):
+            return False
+        return self._device_name() == "cpu"
 
     def _device_name(self) -> str:
         device = str(self.config.get("device") or "auto")

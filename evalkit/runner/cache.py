@@ -63,7 +63,11 @@ class ResponseCache:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        # the models with at least one stored response: a run can tell up front that it will need
+        # the weights (nothing cached for this model) and load them while the data loads
+        self._db.execute("CREATE TABLE IF NOT EXISTS models (model TEXT PRIMARY KEY)")
         self._db.commit()
+        self._noted: set[str] = set()
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Response]:
         """Cached responses for the given keys (missing keys are absent from the result)."""
@@ -85,17 +89,32 @@ class ResponseCache:
                 self._disable(f"cannot read: {exc}")
         return out
 
-    def put_many(self, items: Iterable[tuple[str, Response]]) -> None:
-        """Store successful responses (responses with an error are never cached)."""
+    def put_many(self, items: Iterable[tuple[str, Response]], model: str | None = None) -> None:
+        """Store successful responses (responses with an error are never cached), noting ``model``
+        (its identity hash) as having responses here (:meth:`has_model`)."""
         rows = [(k, _encode(r)) for k, r in items if r.error is None]
         if not rows or self.disabled:
             return
         with self._lock:
             try:
                 self._db.executemany("INSERT OR REPLACE INTO responses (key, value) VALUES (?, ?)", rows)
+                if model is not None and model not in self._noted:
+                    self._db.execute("INSERT OR IGNORE INTO models (model) VALUES (?)", (model,))
+                    self._noted.add(model)
                 self._db.commit()
             except sqlite3.Error as exc:  # read-only, full disk, locked for too long
                 self._disable(f"cannot write: {exc}")
+
+    def has_model(self, model: str) -> bool:
+        """Whether responses of ``model`` (identity hash) were ever stored here."""
+        if self.disabled:
+            return False
+        with self._lock:
+            try:
+                row = self._db.execute("SELECT 1 FROM models WHERE model = ? LIMIT 1", (model,)).fetchone()
+            except sqlite3.Error:
+                return False
+        return row is not None
 
     def _disable(self, why: str) -> None:
         self.disabled = why

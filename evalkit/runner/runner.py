@@ -56,11 +56,12 @@ class RunnerOptions:
     #: matches (``None``: the caller decides; see :func:`evalkit.runner.identity`)
     verify_resumed: bool = True
     #: threads building requests (decode, resize, hash, thumbnail) ahead of generation; 0 builds
-    #: them in the main thread, one after another; None: min(4, CPU cores)
+    #: them in the main thread, one after another; None: min(4, CPU cores), or 0 when the model
+    #: generates on the CPU (``Model.computes_on_host``)
     workers: int | None = None
     #: batches whose backend preprocessing (template, processor) runs while the current one
-    #: generates; 0: none (strictly sequential)
-    prefetch_batches: int = 1
+    #: generates; 0: none (strictly sequential); None: 1, or 0 when the model generates on the CPU
+    prefetch_batches: int | None = None
 
 
 @dataclass
@@ -118,6 +119,10 @@ class Runner:
         self._bar: Any = None
         self._prep_pool: ThreadPoolExecutor | None = None
         self._builder: RequestBuilder | None = None
+        #: a model load started ahead of the run (:class:`BackgroundLoad`); waited for at the
+        #: first model call
+        self.loading: BackgroundLoad | None = None
+        self._prefetch = 0
 
     # ----------------------------------------------------------------- public
     def select_samples(self) -> list[Sample]:
@@ -231,8 +236,11 @@ class Runner:
         # engines that batch themselves (vLLM, an HTTP client's concurrency) get the whole window
         per_call = window if getattr(self.model, "takes_windows", False) else bs
         self._bar = bar = self._progress(total=initial + len(todo), initial=initial)
-        self._builder = builder = RequestBuilder(self, workers=resolve_workers(opts.workers))
-        if opts.prefetch_batches > 0:
+        on_host = self.model.computes_on_host()
+        self._builder = builder = RequestBuilder(self, workers=resolve_workers(opts.workers, on_host))
+        self._prefetch = resolve_prefetch(opts.prefetch_batches, on_host)
+        self.stats.extra["pipeline"] = {"workers": builder.workers, "prefetch_batches": self._prefetch}
+        if self._prefetch > 0:
             self._prep_pool = ThreadPoolExecutor(
                 1, thread_name_prefix="evalkit-prepare", initializer=background_thread_priority
             )
@@ -272,7 +280,7 @@ class Runner:
             if misses:
                 self._ensure_loaded()
                 pos = miss_order.index(j)
-                for k in miss_order[pos + 1 : pos + 1 + self.options.prefetch_batches]:
+                for k in miss_order[pos + 1 : pos + 1 + self._prefetch]:
                     reqs = [batches[k][i][1] for i in lookups[k][1]]
                     if k not in prepared and self._prep_pool is not None and reqs[0].kind == "generate":
                         prepared[k] = self._prep_pool.submit(self.model.prepare, reqs)
@@ -287,7 +295,10 @@ class Runner:
                     responses[i] = resp
                 if self._cache is not None:
                     keys = [self._cache_key(batch[i][1]) for i in misses]
-                    self._cache.put_many(zip(keys, [responses[i] for i in misses], strict=True))  # type: ignore[misc]
+                    self._cache.put_many(
+                        zip(keys, [responses[i] for i in misses], strict=True),  # type: ignore[misc]
+                        model=self._model_key(),
+                    )
             records = [
                 self._record(sample, request, resp, cached=i not in misses)  # type: ignore[arg-type]
                 for i, ((sample, request), resp) in enumerate(zip(batch, responses, strict=True))
@@ -321,7 +332,9 @@ class Runner:
             if resp.prompt is None:
                 resp.prompt = self.model.render_prompt(batch[i][1])
         if self._cache is not None and fresh:
-            self._cache.put_many((self._cache_key(batch[i][1]), r) for i, r in fresh.items())
+            self._cache.put_many(
+                ((self._cache_key(batch[i][1]), r) for i, r in fresh.items()), model=self._model_key()
+            )
         records = [
             self._record(batch[i][0], batch[i][1], resp, cached=i not in misses) for i, resp in sorted(done)
         ]
@@ -379,10 +392,14 @@ class Runner:
         return self._model_hash
 
     def _ensure_loaded(self) -> None:
-        if not self.model.loaded:
+        if not self.model.loaded or self.loading is not None:
             t = time.perf_counter()
             try:
-                self.model.load()
+                if self.loading is not None:  # started ahead (evalkit.pipeline): wait for it
+                    loading, self.loading = self.loading, None
+                    loading.result()
+                if not self.model.loaded:
+                    self.model.load()
             except EvalkitError:
                 raise
             except Exception as exc:  # a checkpoint problem: one line, never a traceback
@@ -476,6 +493,38 @@ class Runner:
         )
 
 
+class BackgroundLoad:
+    """``model.load()`` in a background thread, started before the dataset is loaded when the run
+    will certainly need the weights (:func:`evalkit.pipeline.run_from_config`), so that loading
+    weights overlaps loading the data and building the first requests. :meth:`result` waits and
+    re-raises a load failure in the caller's thread."""
+
+    def __init__(self, model: Model, before: Callable[[], None] | None = None):
+        self.model = model
+        self._error: BaseException | None = None
+        self._before = before
+        self._thread = threading.Thread(target=self._run, name="evalkit-load", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            if self._before is not None:
+                self._before()
+            self.model.load()
+        except BaseException as exc:  # noqa: BLE001 - handed to the thread that waits
+            self._error = exc
+
+    def result(self) -> None:
+        """Wait for the load; raise its exception, if any."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def wait_quietly(self) -> None:
+        """Wait for the load, ignoring its outcome (before closing the model)."""
+        self._thread.join()
+
+
 def refuse_unsupported_kind(model: Model, batches: Sequence[Sequence[tuple[Sample, Request]]]) -> None:
     """Stop (one line, before any request) when likelihood requests meet a backend without them."""
     if not getattr(model, "supports_choice_logprobs", False) and any(
@@ -557,11 +606,20 @@ def background_thread_priority() -> None:
         pass
 
 
-def resolve_workers(workers: int | None) -> int:
-    """The number of request-building threads: ``runner.workers``, or min(4, CPU cores)."""
+def resolve_workers(workers: int | None, on_host: bool = False) -> int:
+    """The number of request-building threads: ``runner.workers``, or by default min(4, CPU cores)
+    — none when the model generates on the CPU (``on_host``: see ``Model.computes_on_host``)."""
     if workers is not None:
         return max(0, int(workers))
-    return min(4, os.cpu_count() or 1)
+    return 0 if on_host else min(4, os.cpu_count() or 1)
+
+
+def resolve_prefetch(prefetch_batches: int | None, on_host: bool = False) -> int:
+    """Batches preprocessed ahead: ``runner.prefetch_batches``, or by default 1 — none when the model
+    generates on the CPU."""
+    if prefetch_batches is not None:
+        return max(0, int(prefetch_batches))
+    return 0 if on_host else 1
 
 
 class RequestBuilder:
@@ -576,6 +634,7 @@ class RequestBuilder:
 
     def __init__(self, runner: Runner, workers: int):
         self.runner = runner
+        self.workers = workers
         self.pool = (
             ThreadPoolExecutor(
                 workers, thread_name_prefix="evalkit-build", initializer=background_thread_priority

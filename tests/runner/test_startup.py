@@ -1,0 +1,129 @@
+"""Start-up of a run (issue 18): the backend's libraries are imported in the background while the
+config is composed, the weights load while the dataset loads when the run will certainly need them,
+and a model generating on the CPU is not slowed down by pipeline threads."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from evalkit import warmup
+from evalkit.api import compose, evaluate, prepare
+from evalkit.models.base import Model
+from evalkit.pipeline import start_load_ahead
+from evalkit.runner.cache import ResponseCache
+from evalkit.runner.runner import BackgroundLoad, resolve_prefetch, resolve_workers
+from evalkit.types import Response
+from tests.conftest import read_samples
+
+
+def test_backend_of_a_model_config_follows_its_defaults() -> None:
+    assert warmup.backend_of_model_config("tiny") == "hf"  # tiny.yaml -> defaults: [hf]
+    assert warmup.backend_of_model_config("qwen2-vl-7b") == "hf"
+    assert warmup.backend_of_model_config("vllm-qwen2-vl-7b") == "vllm"
+    assert warmup.backend_of_model_config("openai") == "openai"
+    assert warmup.backend_of_model_config("no-such-model") is None
+
+
+def test_warm_up_imports_what_the_backend_names_and_survives_a_missing_module() -> None:
+    from evalkit.models.hf import HFModel
+    from evalkit.models.openai_api import OpenAIModel
+
+    assert "torch" in HFModel.warm_modules and not OpenAIModel.warm_modules
+    warmup._import_all(("json:dumps", "evalkit_no_such_module_xyz", "never_reached"))  # no raise
+    warmup._import_all(("colorsys",))
+    assert "colorsys" in sys.modules
+
+
+class Loadable(Model):
+    """A backend with known heavy imports (so it may be loaded ahead) that counts its loads."""
+
+    warm_modules = ("json",)
+    loads = 0
+
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
+        super().__init__(config or {"name": "loadable", "backend": "fake"})
+
+    def identity(self) -> dict[str, Any]:
+        return {"backend": "loadable"}
+
+    def load(self) -> None:
+        type(self).loads += 1
+        self.loaded = True
+
+    def generate(self, requests: Sequence[Any]) -> list[Response]:
+        return [Response(text="x") for _ in requests]
+
+
+def test_weights_load_ahead_only_when_the_run_certainly_needs_them(tmp_path) -> None:
+    cache_dir = tmp_path / "cache"
+    cfg = {"runner": {"cache": True}, "cache_dir": str(cache_dir), "model": {"backend": "fake"}}
+    fresh = tmp_path / "fresh"
+    loading = start_load_ahead(cfg, Loadable(), fresh)
+    assert isinstance(loading, BackgroundLoad)
+    loading.result()
+    # responses of this model in the cache: the run may be served without weights (lazy load)
+    model = Loadable()
+    cache = ResponseCache(cache_dir / "responses.sqlite")
+    cache.put_many([("k", Response(text="a"))], model=model.identity_hash())
+    assert cache.has_model(model.identity_hash()) and not cache.has_model("other")
+    cache.close()
+    assert start_load_ahead(cfg, model, tmp_path / "fresh2") is None
+    # ... unless the cache is off
+    assert isinstance(
+        start_load_ahead({**cfg, "runner": {"cache": False}}, Loadable(), fresh), BackgroundLoad
+    )
+    # a resumed folder may have nothing left to generate
+    (tmp_path / "resumed" / "parts").mkdir(parents=True)
+    assert start_load_ahead({**cfg, "runner": {"cache": False}}, Loadable(), tmp_path / "resumed") is None
+    # a backend whose imports are unknown (could race `datasets`) keeps the lazy load
+    plain = Loadable()
+    type(plain).warm_modules = ()
+    try:
+        assert start_load_ahead({**cfg, "runner": {"cache": False}}, plain, fresh) is None
+    finally:
+        type(plain).warm_modules = ("json",)
+
+
+def test_a_failed_load_ahead_is_raised_in_the_waiting_thread() -> None:
+    class Broken(Loadable):
+        def load(self) -> None:
+            raise OSError("weights unreadable")
+
+    loading = BackgroundLoad(Broken())
+    try:
+        loading.result()
+    except OSError as exc:
+        assert "unreadable" in str(exc)
+    else:  # pragma: no cover - the test fails
+        raise AssertionError("the load error was swallowed")
+
+
+def test_pipeline_threads_default_off_for_a_model_generating_on_the_cpu() -> None:
+    assert resolve_workers(None, on_host=True) == 0 and resolve_prefetch(None, on_host=True) == 0
+    assert resolve_workers(None, on_host=False) >= 1 and resolve_prefetch(None, on_host=False) == 1
+    assert resolve_workers(3, on_host=True) == 3 and resolve_prefetch(2, on_host=True) == 2  # explicit wins
+    _, model = prepare(compose("docvqa_mini", "tiny"))
+    assert model.computes_on_host()  # tiny: device cpu
+
+
+def test_cold_run_loads_ahead_and_matches_the_lazy_run(
+    tmp_path, tiny_model_dir: Path, docvqa_dir: Path
+) -> None:
+    common = [
+        f"model.pretrained={tiny_model_dir}", "model.max_pixels=50176", f"task.dataset.path={docvqa_dir}",
+        "limit=6", "batch_size=2", "runner.progress=false", f"cache_dir={tmp_path / 'cache'}",
+    ]  # fmt: skip
+    cold = evaluate("docvqa", "hf", [*common, f"output_dir={tmp_path / 'a'}"])
+    assert cold["timing"]["model_loaded"] is True and cold["timing"]["load_ahead"] is True
+    assert cold["timing"]["pipeline"] == {"workers": 0, "prefetch_batches": 0}  # CPU model
+    # the second run finds this model in the cache: nothing is loaded ahead, nothing at all here
+    warm = evaluate("docvqa", "hf", [*common, f"output_dir={tmp_path / 'b'}"])
+    assert warm["timing"]["model_loaded"] is False and warm["timing"]["n_cached"] == 6
+    assert warm["timing"]["load_ahead"] is False
+    keys = ("id", "prediction", "fingerprint", "scores")
+    a = read_samples(tmp_path / "a" / "samples" / "docvqa.jsonl")
+    b = read_samples(tmp_path / "b" / "samples" / "docvqa.jsonl")
+    assert [[r[k] for k in keys] for r in a] == [[r[k] for k in keys] for r in b]
