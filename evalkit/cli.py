@@ -194,9 +194,18 @@ def cmd_run(args: list[str]) -> int:
     register_entry_point_tasks(args)
     register_output_dir_resolver()
     try:
-        check_override_keys(args)
         if not any(a in ("-m", "--multirun") for a in args) and not any(a.startswith("--") for a in args):
-            precheck_values(args)
+            try:
+                composed = precheck_values(args)
+            except EvalkitError:
+                check_override_keys(args)  # a misspelt key explains a bad value best
+                raise
+            except Exception:
+                check_override_keys(args)  # a misspelt key: the line naming the closest valid key
+                raise
+            check_override_keys(args, composed=composed)
+        else:
+            check_override_keys(args)
     except EvalkitError:
         raise
     except Exception as exc:  # Hydra/OmegaConf composition errors: one line

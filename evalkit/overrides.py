@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,16 +56,25 @@ def check_no_secrets(args: Sequence[str]) -> None:
 
 
 def check_names(args: Sequence[str]) -> None:
-    """Fail early, with the list of choices, on an unknown task/model/runner/judge name."""
-    from evalkit.tasks.registry import _group_entries, list_models, list_tasks
+    """Fail early, with the list of choices, on an unknown task/model/runner/judge name.
 
-    for group, available in (
-        ("task", [e.name for e in list_tasks()]),
-        ("model", [e.name for e in list_models()]),
-        ("runner", [e.name for e in _group_entries("runner")]),
-        ("judge", [e.name for e in _group_entries("judge")]),
-    ):
+    A name is known when its config file exists (or, for a task, an entry point registers it); the
+    full list of choices is only read for the error message."""
+    from evalkit.tasks.registry import _group_entries, config_dir, list_models, list_tasks, task_entry_points
+
+    listing = {
+        "task": list_tasks,
+        "model": list_models,
+        "runner": lambda: _group_entries("runner"),
+        "judge": lambda: _group_entries("judge"),
+    }
+    for group, entries in listing.items():
         for name in _group_choice(args, group):
+            if (config_dir() / group / f"{name}.yaml").is_file():
+                continue
+            if group == "task" and name in task_entry_points():
+                continue
+            available = [e.name for e in entries()]
             if name not in available:
                 raise UsageError(
                     f"unknown {group} {name!r}; available: {', '.join(available)} (see `evalkit list`)"
@@ -108,17 +117,24 @@ def base_config(args: Sequence[str]) -> dict:
     return data
 
 
-def check_override_keys(args: Sequence[str]) -> None:
+def check_override_keys(args: Sequence[str], composed: Mapping[str, Any] | None = None) -> None:
     """Refuse a misspelt override key with one line naming the closest valid key.
 
     ``key=v`` must name an existing key. ``+key=v`` may add a new key inside the task, model or judge
     group (a plugin's or backend's own option); new keys at the top level or under ``runner`` are
-    refused (nothing would read them)."""
+    refused (nothing would read them). ``composed``: the config already composed with ``args``
+    (spares composing the base config when no override adds a key)."""
     from evalkit.config_check import flat_keys, unknown_key_error
 
     overrides = _key_overrides(args)
     if not overrides:
         return
+    if composed is not None:
+        # the composed config holds every key the overrides set: a plain `key=v` whose key is there
+        # existed before (Hydra refuses to set unknown keys), so only added keys need the base
+        known_after = set(flat_keys(composed))
+        if all("+" not in prefix and key in known_after for prefix, key in overrides):
+            return
     valid = flat_keys(base_config(args))
     known = set(valid)
     for prefix, key in overrides:
@@ -132,9 +148,10 @@ def check_override_keys(args: Sequence[str]) -> None:
         raise unknown_key_error(key, valid)
 
 
-def precheck_values(args: Sequence[str]) -> None:
+def precheck_values(args: Sequence[str]) -> dict[str, Any]:
     """Compose the run's config once and check its values and its output folder before Hydra
-    starts the job (which creates the folder): a bad value leaves nothing behind."""
+    starts the job (which creates the folder): a bad value leaves nothing behind. Returns the
+    composed config (resolved, without the ``hydra`` node)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_module
     from omegaconf import OmegaConf
@@ -148,6 +165,7 @@ def precheck_values(args: Sequence[str]) -> None:
     data.pop("hydra", None)
     validate_config(data)
     check_output_dir_writable(str(data.get("output_dir") or ""))
+    return data
 
 
 def check_output_dir_writable(output_dir: str) -> None:
@@ -204,6 +222,9 @@ def register_entry_point_tasks(args: Sequence[str]) -> None:
         return
     from hydra.core.config_store import ConfigStore
 
+    from evalkit import warmup
+
+    warmup.wait()  # a plugin module may import torch itself: not while the warm-up imports it
     cs = ConfigStore.instance()
     for name in names:
         config = entry_point_config(name)
@@ -234,10 +255,14 @@ def compose(task: str, model: str, overrides: Sequence[str] = ()) -> dict[str, A
     register_entry_point_tasks(args)
     register_output_dir_resolver()
     try:
-        check_override_keys(args)
-        with initialize_config_module(config_module="evalkit.configs", version_base=None):
-            cfg = hydra_compose(config_name="config", overrides=args)
+        try:
+            with initialize_config_module(config_module="evalkit.configs", version_base=None):
+                cfg = hydra_compose(config_name="config", overrides=args)
+        except Exception:
+            check_override_keys(args)  # a misspelt key: the line naming the closest valid key
+            raise
         data = config_to_dict(cfg)
+        check_override_keys(args, composed=data)
     except EvalkitError:
         raise
     except Exception as exc:  # Hydra / OmegaConf errors: one line

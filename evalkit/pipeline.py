@@ -125,6 +125,12 @@ def run_from_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
     cfg = dict(cfg)
     validate_config(cfg)
     register_config_secrets(cfg)
+    from evalkit import warmup
+
+    # the backend's libraries were imported in the background while the config was composed; from
+    # here on the main thread may import them too (a half-imported torch or transformers breaks
+    # its importers, `datasets` among them): wait for that import to complete
+    warmup.wait()
     if not cfg.get("output_dir"):
         from evalkit.runner.identity import default_output_dir
 
@@ -158,8 +164,8 @@ def start_load_ahead(cfg: Mapping[str, Any], model: Model, output_dir: Path) -> 
     a fresh output folder (nothing to resume) and no response of this model in the response cache
     (or the cache off). Loading then overlaps loading the dataset and building the first requests.
 
-    Only for backends whose heavy imports are known (``Model.warm_modules``): those imports finish
-    before the load starts and before ``datasets`` is touched (see :mod:`evalkit.warmup`). A rerun
+    Only for backends whose heavy imports are known (``Model.warm_modules``): those imports are
+    complete before the load starts and before ``datasets`` is touched (see :mod:`evalkit.warmup`). A rerun
     that may be served from the cache or resumed keeps the lazy load (the model is loaded at the
     first request that misses the cache, or never)."""
     from evalkit import warmup
@@ -181,7 +187,8 @@ def start_load_ahead(cfg: Mapping[str, Any], model: Model, output_dir: Path) -> 
             finally:
                 cache.close()
     warmup.start(str((cfg.get("model") or {}).get("backend") or "hf"))
-    return BackgroundLoad(model, before=warmup.wait)
+    warmup.wait()  # the load thread then imports nothing the main thread could meet half-imported
+    return BackgroundLoad(model)
 
 
 def open_evaluation(cfg: Mapping[str, Any], task: Task, model: Model, output_dir: Path) -> RunnerOptions:
@@ -200,9 +207,6 @@ def open_evaluation(cfg: Mapping[str, Any], task: Task, model: Model, output_dir
 
     check_tracker(cfg)  # a misspelt or missing tracker fails now, not after the run
     resume = bool((cfg.get("runner") or {}).get("resume", True))
-    from evalkit import warmup
-
-    warmup.wait()  # `datasets` must not meet a half-imported transformers (evalkit.warmup)
     task.load()
     identity = evaluation_identity(cfg, task, model)
     check_resume(output_dir, identity, resume=resume)

@@ -7,9 +7,11 @@ and composes the config, builds the task and takes the output lock. Only the imp
 backend needs are made (:meth:`evalkit.models.base.Model.warm_imports`; none for the API and fake
 backends).
 
-:func:`wait` must be called before anything touches ``datasets``: ``datasets`` inspects
-``transformers`` when that module is in ``sys.modules``, and a half-imported one breaks it. The
-pipeline calls it right before the dataset is loaded (:func:`evalkit.pipeline.open_evaluation`).
+:func:`wait` must be called before the main thread may import any of those libraries itself or
+touch a library that inspects them (``datasets`` looks at ``transformers`` when it is in
+``sys.modules``): a half-imported torch or transformers breaks its importers. The pipeline calls it
+first thing (:func:`evalkit.pipeline.run_from_config`), before the task or model is built, so the
+imports overlap only the argument checks and Hydra's composition.
 A failed warm-up import is ignored: the backend's own import at load time reports it.
 """
 
