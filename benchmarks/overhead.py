@@ -19,10 +19,13 @@ Modes:
   comparison. Targets: evalkit/bare <= 0.8, harness time outside the model <= 3 ms/sample, peak
   RSS at 512 within 10% of the run at 64.
 
-Printed per row: minimum wall seconds of each side and their ratio, evalkit's time per sample
-outside the model calls on the main thread (``total - model - load - build wait``), the time per
-sample the main thread waited for the build pool (decoding slower than generation), each side's
-time to the first finished sample (start-up) and peak RSS. Predictions of the two sides are checked identical.
+Printed per row: minimum wall seconds of each side and their ratio; evalkit's harness time per
+sample (``total - model - load - build``: fingerprints, cache, scoring, durable records, results;
+everything evalkit does that the bare loop does not); the build time per sample (decoding and
+resizing the images: in the main thread when the model generates on the CPU — no workers there, see
+docs/architecture.md — or the time the main thread waited for the build pool); each side's time to
+the first finished sample (start-up) and peak RSS. Predictions of the two sides are checked
+identical.
 
     python benchmarks/overhead.py [--n 64|512] [--repeats 2] [--batch 8]
 """
@@ -132,7 +135,9 @@ def bare_loop(model_dir: Path, data: Path, batch_size: int, limit: int) -> dict:
     return {"wall_s": time.time() - t0, "first_s": first, "predictions": predictions}
 
 
-def evalkit_side(model_dir: Path, data: Path, batch_size: int, limit: int, out: Path) -> dict:
+def evalkit_side(
+    model_dir: Path, data: Path, batch_size: int, limit: int, out: Path, extra: list[str]
+) -> dict:
     """The real runner through the Python API, response cache empty and off."""
     t0 = float(os.environ["BENCH_T0"])
     from evalkit.runner import store
@@ -155,7 +160,7 @@ def evalkit_side(model_dir: Path, data: Path, batch_size: int, limit: int, out: 
             f"model.pretrained={model_dir}", f"task.dataset.path={data}", f"batch_size={batch_size}",
             f"limit={limit}", f"output_dir={out}", "runner.cache=false", "runner.progress=false",
             f"model.min_pixels={MIN_PIXELS}", f"model.max_pixels={MAX_PIXELS}", "model.dtype=float32",
-            "model.device=cpu",
+            "model.device=cpu", *extra,
         ],
     )  # fmt: skip
     wall = time.time() - t0
@@ -166,9 +171,13 @@ def evalkit_side(model_dir: Path, data: Path, batch_size: int, limit: int, out: 
 
     ids = datasets.load_dataset("parquet", data_files=str(data), split="train")["questionId"][:limit]
     wait = float(timing.get("build_wait_s") or 0.0)  # main thread idle: the build pool is behind
-    harness = (timing["total_s"] - timing["model_s"] - timing["load_s"] - wait) / max(1, len(rows))
+    # building the requests in the main thread (a model on the CPU: no workers) is decoding and
+    # resizing the images, which the bare loop does too: reported apart from the harness time
+    build = float(timing.get("build_s") or 0.0)
+    harness = (timing["total_s"] - timing["model_s"] - timing["load_s"] - wait - build) / max(1, len(rows))
     return {"wall_s": wall, "first_s": first[0] if first else None, "harness_ms": harness * 1000,
-            "wait_ms": wait * 1000 / max(1, len(rows)), "predictions": [by_id[i] for i in ids]}  # fmt: skip
+            "wait_ms": (wait + build) * 1000 / max(1, len(rows)), "pipeline": timing.get("pipeline"),
+            "predictions": [by_id[i] for i in ids]}  # fmt: skip
 
 
 def child_main(args: argparse.Namespace) -> None:
@@ -179,14 +188,17 @@ def child_main(args: argparse.Namespace) -> None:
     if args.child == "bare":
         out = bare_loop(model_dir, data, args.batch, args.limit)
     else:
-        out = evalkit_side(model_dir, data, args.batch, args.limit, Path(args.out))
+        out = evalkit_side(model_dir, data, args.batch, args.limit, Path(args.out), args.evalkit_arg)
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print("BENCH " + json.dumps(out))
 
 
-def run_child(side: str, model_dir: Path, data: Path, batch: int, limit: int, out: Path, env: dict) -> dict:
+def run_child(
+    side: str, model_dir: Path, data: Path, batch: int, limit: int, out: Path, env: dict, extra: list[str]
+) -> dict:
     cmd = [sys.executable, __file__, "--child", side, "--model-dir", str(model_dir), "--data", str(data),
            "--batch", str(batch), "--limit", str(limit), "--out", str(out)]  # fmt: skip
+    cmd += [f"--evalkit-arg={a}" for a in extra]
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**env, "BENCH_T0": repr(time.time())})
     if proc.returncode != 0:
         raise SystemExit(f"{side} run failed:\n{proc.stderr[-3000:]}")
@@ -208,6 +220,10 @@ def main() -> None:
     parser.add_argument(
         "--batch", type=int, nargs="*", default=None, help="batch sizes (default: 1 8; 8 at --n 512)"
     )
+    parser.add_argument(
+        "--evalkit-arg", action="append", default=[],
+        help="extra override for the evalkit side (e.g. runner.workers=2 to force the build pool on)",
+    )  # fmt: skip
     parser.add_argument("--child", choices=("bare", "evalkit"), help=argparse.SUPPRESS)
     parser.add_argument("--model-dir", help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
@@ -229,14 +245,18 @@ def main() -> None:
         print(
             f"n={args.n} ({kind}); {args.repeats} interleaved runs per side, minima compared; {load_note()}"
         )
-        print(f"{'batch':>5} {'bare s':>8} {'evalkit s':>10} {'ratio':>6} {'harness ms/sample':>18} {'wait ms/sample':>14} "
+        print(f"{'batch':>5} {'bare s':>8} {'evalkit s':>10} {'ratio':>6} {'harness ms/sample':>18} {'build ms/sample':>15} "
               f"{'first sample bare/evalkit s':>28} {'peak RSS bare/evalkit MB':>25}")  # fmt: skip
         last = None
         for bs in batches:
             bare, evk = [], []
             for rep in range(args.repeats):
-                bare.append(run_child("bare", model_dir, data, bs, args.n, root / f"b{bs}-{rep}", env))
-                evk.append(run_child("evalkit", model_dir, data, bs, args.n, root / f"e{bs}-{rep}", env))
+                bare.append(run_child("bare", model_dir, data, bs, args.n, root / f"b{bs}-{rep}", env, []))
+                evk.append(
+                    run_child(
+                        "evalkit", model_dir, data, bs, args.n, root / f"e{bs}-{rep}", env, args.evalkit_arg
+                    )
+                )
                 assert bare[-1]["predictions"] == evk[-1]["predictions"], f"batch {bs}: predictions differ"
             b, e = min(x["wall_s"] for x in bare), min(x["wall_s"] for x in evk)
             first = f"{min(x['first_s'] for x in bare):.2f}/{min(x['first_s'] for x in evk):.2f}"
@@ -244,11 +264,12 @@ def main() -> None:
             harness = min(x["harness_ms"] for x in evk)
             wait = min(x["wait_ms"] for x in evk)
             print(
-                f"{bs:>5} {b:>8.2f} {e:>10.2f} {e / b:>6.3f} {harness:>18.2f} {wait:>14.2f} {first:>28} {rss:>25}"
+                f"{bs:>5} {b:>8.2f} {e:>10.2f} {e / b:>6.3f} {harness:>18.2f} {wait:>15.2f} {first:>28} {rss:>25}"
             )
             last = (bs, max(x["peak_rss_mb"] for x in evk))
+        print(f"evalkit pipeline used: {evk[-1].get('pipeline')} (overrides: {args.evalkit_arg or 'none'})")
         if large and last is not None:
-            small = run_child("evalkit", model_dir, data, last[0], 64, root / "e64", env)
+            small = run_child("evalkit", model_dir, data, last[0], 64, root / "e64", env, args.evalkit_arg)
             print(f"peak RSS evalkit: {args.n} samples {last[1]:.0f} MB vs 64 samples {small['peak_rss_mb']:.0f} MB "
                   f"-> {last[1] / small['peak_rss_mb']:.3f}")  # fmt: skip
         print(f"after: {load_note()}")

@@ -676,7 +676,8 @@ class RequestBuilder:
     ) -> Iterator[tuple[list[tuple[Sample, Request]], list[Record]]]:
         """``(built, errors)`` per window of ``window`` samples (the first one ``first`` samples), in
         order; later samples are being built while the caller works on these. Time the caller
-        waits for unfinished builds is added to ``stats.extra["build_wait_s"]``."""
+        waits for unfinished builds is added to ``stats.extra["build_wait_s"]``; without workers,
+        the time spent building in the caller's thread to ``stats.extra["build_s"]``."""
         head = max(1, min(first or window, window))
         self._chunks = [list(todo[:head])] if todo else []
         self._chunks += [list(todo[i : i + window]) for i in range(head, len(todo), window)]
@@ -694,8 +695,9 @@ class RequestBuilder:
                     errors.append(result)
                 else:
                     built.append((sample, result))
-            if self.pool is not None:
-                stats["build_wait_s"] = round(stats.get("build_wait_s", 0.0) + time.perf_counter() - t, 4)
+            # the build pool behind (main thread idle), or the main thread building itself
+            key = "build_wait_s" if self.pool is not None else "build_s"
+            stats[key] = round(stats.get(key, 0.0) + time.perf_counter() - t, 4)
             self._items[n] = []  # the futures hold the requests: drop them with the window
             yield built, errors
 
