@@ -311,6 +311,18 @@ def ensure_tiny_model(cache_dir: str | os.PathLike[str], spec: TinySpec | None =
     if (target / "evalkit_tiny.json").exists():
         return target
     root.mkdir(parents=True, exist_ok=True)
+    from filelock import FileLock
+
+    # one builder at a time: processes starting together (test workers, ranks) wait for the first
+    # one's build instead of each training its own copy
+    with FileLock(str(root / f".{spec.key()}.lock")):
+        if (target / "evalkit_tiny.json").exists():
+            return target
+        return _build_into(root, target, spec)
+
+
+def _build_into(root: Path, target: Path, spec: TinySpec) -> Path:
+    """Build the tiny model in a temporary folder under ``root`` and rename it to ``target``."""
     if spec.train_steps > 0:  # the first run would otherwise sit silent for a minute or two
         print(
             f"evalkit: building the tiny test model in {target} (first run only: "
