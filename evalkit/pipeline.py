@@ -150,6 +150,8 @@ def run_from_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
             runner = Runner(task, model, output_dir, options)
             runner.loading = loading
             runner.stats.extra["load_ahead"] = loading is not None
+            # building task and model, the lock, the dataset, the identity check, run.json
+            runner.stats.extra["open_s"] = round(time.perf_counter() - t0, 4)
             records = runner.run()
         finally:
             if loading is not None:
