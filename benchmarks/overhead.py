@@ -42,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 PROMPT = "{question}\nAnswer the question using a single word or phrase."
@@ -200,7 +201,14 @@ def child_main(args: argparse.Namespace) -> None:
 
 
 def run_child(
-    side: str, model_dir: Path, data: Path, batch: int, limit: int, out: Path, env: dict, extra: list[str]
+    side: str,
+    model_dir: Path,
+    data: Path,
+    batch: int,
+    limit: int,
+    out: Path,
+    env: dict,
+    extra: Sequence[str] = (),
 ) -> dict:
     cmd = [sys.executable, __file__, "--child", side, "--model-dir", str(model_dir), "--data", str(data),
            "--batch", str(batch), "--limit", str(limit), "--out", str(out)]  # fmt: skip
