@@ -123,6 +123,7 @@ class Runner:
         #: first model call
         self.loading: BackgroundLoad | None = None
         self._prefetch = 0
+        self._inline_prepare_s = 0.0
 
     # ----------------------------------------------------------------- public
     def select_samples(self) -> list[Sample]:
@@ -237,16 +238,21 @@ class Runner:
         per_call = window if getattr(self.model, "takes_windows", False) else bs
         self._bar = bar = self._progress(total=initial + len(todo), initial=initial)
         on_host = self.model.computes_on_host()
+        # a model on the CPU competes with the pipeline's threads for the cores: whether overlap
+        # pays is measured on the run's second window, run sequentially (see _decide_overlap)
+        auto_cpu = on_host and opts.workers is None and opts.prefetch_batches is None
         self._builder = builder = RequestBuilder(self, workers=resolve_workers(opts.workers, on_host))
         self._prefetch = resolve_prefetch(opts.prefetch_batches, on_host)
         self.stats.extra["pipeline"] = {"workers": builder.workers, "prefetch_batches": self._prefetch}
+        if auto_cpu:
+            self.stats.extra["pipeline"]["auto"] = "sequential (a model on the CPU; not measured)"
         if self._prefetch > 0:
-            self._prep_pool = ThreadPoolExecutor(
-                1, thread_name_prefix="evalkit-prepare", initializer=background_thread_priority
-            )
+            self._start_prefetch()
         try:
             # the first window is one call's worth: the first answer does not wait for a whole window
-            for built, errors in builder.windows(todo, window, first=min(window, per_call)):
+            mark: tuple[float, float, float] | None = None
+            windows = builder.windows(todo, window, first=min(window, per_call))
+            for n, (built, errors) in enumerate(windows):
                 if errors:
                     self.stats.n_input_errors += len(errors)
                     self.store.append(errors)
@@ -257,6 +263,10 @@ class Runner:
                 batches = [built[b : b + per_call] for b in range(0, len(built), per_call)]
                 built.clear()  # each batch's requests are released as soon as it is written
                 self._run_batches(batches)
+                if auto_cpu and n == 0:
+                    mark = self._phase_times()  # the next window's building starts now
+                elif auto_cpu and n == 1 and mark is not None:
+                    self._decide_overlap(mark, builder)
                 bar.set_postfix(
                     cached=self.stats.n_cached, errors=self.stats.n_input_errors + self.stats.n_model_errors
                 )
@@ -266,6 +276,38 @@ class Runner:
                 self._prep_pool.shutdown(wait=True, cancel_futures=True)
                 self._prep_pool = None
             bar.close()
+
+    def _start_prefetch(self) -> None:
+        self._prep_pool = ThreadPoolExecutor(
+            1, thread_name_prefix="evalkit-prepare", initializer=background_thread_priority
+        )
+
+    def _phase_times(self) -> tuple[float, float, float]:
+        """(main-thread request building, main-thread backend preprocessing, generation) so far."""
+        build = float(self.stats.extra.get("build_s", 0.0))
+        return build, self._inline_prepare_s, self.stats.model_s - self._inline_prepare_s
+
+    def _decide_overlap(self, mark: tuple[float, float, float], builder: RequestBuilder) -> None:
+        """For a model on the CPU: turn the pipeline on (one build thread, one batch preprocessed
+        ahead) when, over the window just run sequentially, building and preprocessing took at
+        least :data:`AUTO_OVERLAP_MIN_RATIO` of the generation time. Below that, the little work a
+        background thread would hide costs more in torch's stalled parallel operations than it
+        saves (measured: docs/architecture.md)."""
+        now = self._phase_times()
+        build, prep, gen = (now[i] - mark[i] for i in range(3))
+        if gen <= 0:
+            return
+        ratio = (build + prep) / gen
+        info = self.stats.extra["pipeline"]
+        if ratio >= AUTO_OVERLAP_MIN_RATIO:
+            builder.start_workers(1)
+            self._prefetch = 1
+            if self._prep_pool is None:
+                self._start_prefetch()
+            info.update(workers=1, prefetch_batches=1)
+            info["auto"] = f"overlap on after the second window (preprocessing = {ratio:.2f} x generation)"
+        else:
+            info["auto"] = f"sequential (a model on the CPU; preprocessing = {ratio:.2f} x generation)"
 
     def _run_batches(self, batches: list[list[tuple[Sample, Request]]]) -> None:
         """Look the window's batches up in the cache, then generate the misses batch by batch, the
@@ -423,7 +465,12 @@ class Runner:
                 if requests[0].kind == "choice_logprobs":  # likelihood-ranked options, no generation
                     responses = self.model.score_choices(requests)
                 else:
-                    inputs = prepared.result() if prepared is not None else self.model.prepare(requests)
+                    if prepared is not None:
+                        inputs = prepared.result()
+                    else:
+                        tp = time.perf_counter()
+                        inputs = self.model.prepare(requests)
+                        self._inline_prepare_s += time.perf_counter() - tp
                     responses = self.model.generate_prepared(inputs)
                 if len(responses) != len(requests):
                     raise EvalkitError(
@@ -592,6 +639,10 @@ def score_record(task: Task, sample: Sample, rec: Record) -> Record:
     return rec
 
 
+#: for a model on the CPU, the pipeline is turned on when building and preprocessing the requests
+#: take at least this share of the generation time (measured on the run's second window)
+AUTO_OVERLAP_MIN_RATIO = 0.5
+
 #: nice value of the pipeline's background threads (request building, backend preprocessing)
 BACKGROUND_NICE = 10
 
@@ -700,6 +751,15 @@ class RequestBuilder:
             stats[key] = round(stats.get(key, 0.0) + time.perf_counter() - t, 4)
             self._items[n] = []  # the futures hold the requests: drop them with the window
             yield built, errors
+
+    def start_workers(self, workers: int) -> None:
+        """Build the samples not submitted yet in ``workers`` threads from now on."""
+        with self._lock:
+            if self.pool is None and workers > 0:
+                self.pool = ThreadPoolExecutor(
+                    workers, thread_name_prefix="evalkit-build", initializer=background_thread_priority
+                )
+                self.workers = workers
 
     def close(self) -> None:
         """Stop the workers (requests not started yet are dropped)."""

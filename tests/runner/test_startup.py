@@ -118,7 +118,8 @@ def test_cold_run_loads_ahead_and_matches_the_lazy_run(
     ]  # fmt: skip
     cold = evaluate("docvqa", "hf", [*common, f"output_dir={tmp_path / 'a'}"])
     assert cold["timing"]["model_loaded"] is True and cold["timing"]["load_ahead"] is True
-    assert cold["timing"]["pipeline"] == {"workers": 0, "prefetch_batches": 0}  # CPU model
+    pipeline = cold["timing"]["pipeline"]  # a model on the CPU, 6 samples: never measured, sequential
+    assert pipeline["workers"] == 0 and pipeline["prefetch_batches"] == 0 and "sequential" in pipeline["auto"]
     # the second run finds this model in the cache: nothing is loaded ahead, nothing at all here
     warm = evaluate("docvqa", "hf", [*common, f"output_dir={tmp_path / 'b'}"])
     assert warm["timing"]["model_loaded"] is False and warm["timing"]["n_cached"] == 6
@@ -127,3 +128,72 @@ def test_cold_run_loads_ahead_and_matches_the_lazy_run(
     a = read_samples(tmp_path / "a" / "samples" / "docvqa.jsonl")
     b = read_samples(tmp_path / "b" / "samples" / "docvqa.jsonl")
     assert [[r[k] for k in keys] for r in a] == [[r[k] for k in keys] for r in b]
+
+
+class OnHostModel(Model):
+    """A backend 'on the CPU' whose preprocessing costs ``prep_s`` and generation ``gen_s`` per
+    batch; it records which thread prepared each batch."""
+
+    preferred_batch_size = 2
+
+    def __init__(self, prep_s: float, gen_s: float) -> None:
+        super().__init__({"name": "on-host"})
+        self.prep_s, self.gen_s = prep_s, gen_s
+        self.prepared_in: list[str] = []
+
+    def identity(self) -> dict[str, Any]:
+        return {"backend": "on-host"}
+
+    def computes_on_host(self) -> bool:
+        return True
+
+    def prepare(self, requests: Sequence[Any]) -> list[Any]:
+        import threading
+        import time
+
+        time.sleep(self.prep_s)
+        self.prepared_in.append(threading.current_thread().name)
+        return list(requests)
+
+    def generate(self, requests: Sequence[Any]) -> list[Response]:
+        return self.generate_prepared(self.prepare(requests))
+
+    def generate_prepared(self, prepared: list[Any]) -> list[Response]:
+        import time
+
+        time.sleep(self.gen_s)
+        return [Response(text=r.sample_id) for r in prepared]
+
+
+def _on_host_run(tmp_path: Path, docvqa_dir: Path, model: OnHostModel, **opts: Any):
+    from evalkit.runner.runner import Runner, RunnerOptions
+
+    task, _ = prepare(compose("docvqa", "tiny", [f"task.dataset.path={docvqa_dir}"]))
+    task.load()
+    samples = task.samples()[:20]
+    runner = Runner(
+        task, model, tmp_path, RunnerOptions(cache=False, progress=False, window_batches=2, **opts)
+    )
+    records = runner.run(samples)
+    assert [r.prediction for r in records] == [s.id for s in samples]
+    return runner.stats.extra["pipeline"]
+
+
+def test_cpu_model_turns_the_pipeline_on_only_when_preprocessing_is_a_large_share(
+    tmp_path, docvqa_dir
+) -> None:
+    # preprocessing as long as generation: after the second window (run sequentially and measured)
+    # one build thread and one batch of look-ahead are turned on
+    slow_prep = OnHostModel(prep_s=0.05, gen_s=0.05)
+    info = _on_host_run(tmp_path / "a", docvqa_dir, slow_prep)
+    assert info["workers"] == 1 and info["prefetch_batches"] == 1 and "overlap on" in info["auto"]
+    assert slow_prep.prepared_in[:3] == ["MainThread"] * 3  # windows 1 (one batch) and 2: sequential
+    assert any(t.startswith("evalkit-prepare") for t in slow_prep.prepared_in[3:])
+    # preprocessing a small share of generation: the run stays sequential
+    fast_prep = OnHostModel(prep_s=0.0, gen_s=0.05)
+    info = _on_host_run(tmp_path / "b", docvqa_dir, fast_prep)
+    assert info["workers"] == 0 and info["prefetch_batches"] == 0 and info["auto"].startswith("sequential")
+    assert set(fast_prep.prepared_in) == {"MainThread"}
+    # explicit settings are never second-guessed
+    info = _on_host_run(tmp_path / "c", docvqa_dir, OnHostModel(0.05, 0.05), workers=0, prefetch_batches=0)
+    assert info == {"workers": 0, "prefetch_batches": 0}
