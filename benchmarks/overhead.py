@@ -284,9 +284,18 @@ def main() -> None:
         print(f"evalkit pipeline used: {evk[-1].get('pipeline')} (overrides: {args.evalkit_arg or 'none'}); "
               f"opening the evaluation (dataset load, identity, run.json) {evk[-1].get('open_s', 0):.2f} s")  # fmt: skip
         if large and last is not None:
-            small = run_child("evalkit", model_dir, data, last[0], 64, root / "e64", env, args.evalkit_arg)
-            print(f"peak RSS evalkit: {args.n} samples {last[1]:.0f} MB vs 64 samples {small['peak_rss_mb']:.0f} MB "
-                  f"-> {last[1] / small['peak_rss_mb']:.3f}")  # fmt: skip
+            # the same pipeline as the large run used (on the CPU it is measured on the second
+            # window, which a 64-sample run never reaches): memory is compared at equal settings
+            used = evk[-1].get("pipeline") or {}
+            same = [
+                f"runner.workers={used.get('workers', 0)}",
+                f"runner.prefetch_batches={used.get('prefetch_batches', 0)}",
+            ]
+            small = run_child(
+                "evalkit", model_dir, data, last[0], 64, root / "e64", env, [*args.evalkit_arg, *same]
+            )
+            print(f"peak RSS evalkit ({' '.join(same)}): {args.n} samples {last[1]:.0f} MB vs 64 samples "
+                  f"{small['peak_rss_mb']:.0f} MB -> {last[1] / small['peak_rss_mb']:.3f}")  # fmt: skip
         print(f"after: {load_note()}")
 
 
