@@ -170,7 +170,7 @@ def _on_host_run(tmp_path: Path, docvqa_dir: Path, model: OnHostModel, **opts: A
 
     task, _ = prepare(compose("docvqa", "tiny", [f"task.dataset.path={docvqa_dir}"]))
     task.load()
-    samples = task.samples()[:20]
+    samples = task.samples()[:12]  # windows of 1, 2, 2 and 1 batches of 2
     runner = Runner(
         task, model, tmp_path, RunnerOptions(cache=False, progress=False, window_batches=2, **opts)
     )
@@ -184,16 +184,17 @@ def test_cpu_model_turns_the_pipeline_on_only_when_preprocessing_is_a_large_shar
 ) -> None:
     # preprocessing as long as generation: after the second window (run sequentially and measured)
     # one build thread and one batch of look-ahead are turned on
-    slow_prep = OnHostModel(prep_s=0.05, gen_s=0.05)
+    # (sleeps far longer than building two fixture requests takes, even on a loaded machine)
+    slow_prep = OnHostModel(prep_s=0.3, gen_s=0.3)
     info = _on_host_run(tmp_path / "a", docvqa_dir, slow_prep)
     assert info["workers"] == 1 and info["prefetch_batches"] == 1 and "overlap on" in info["auto"]
     assert slow_prep.prepared_in[:3] == ["MainThread"] * 3  # windows 1 (one batch) and 2: sequential
     assert any(t.startswith("evalkit-prepare") for t in slow_prep.prepared_in[3:])
     # preprocessing a small share of generation: the run stays sequential
-    fast_prep = OnHostModel(prep_s=0.0, gen_s=0.05)
+    fast_prep = OnHostModel(prep_s=0.0, gen_s=0.5)
     info = _on_host_run(tmp_path / "b", docvqa_dir, fast_prep)
     assert info["workers"] == 0 and info["prefetch_batches"] == 0 and info["auto"].startswith("sequential")
     assert set(fast_prep.prepared_in) == {"MainThread"}
     # explicit settings are never second-guessed
-    info = _on_host_run(tmp_path / "c", docvqa_dir, OnHostModel(0.05, 0.05), workers=0, prefetch_batches=0)
+    info = _on_host_run(tmp_path / "c", docvqa_dir, OnHostModel(0.3, 0.3), workers=0, prefetch_batches=0)
     assert info == {"workers": 0, "prefetch_batches": 0}
