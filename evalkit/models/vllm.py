@@ -193,12 +193,7 @@ class VLLMModel(CheckpointModel):
         if any(r.generation != gen for r in requests):
             raise EvalkitError("a batch mixes generation parameters; the runner must not do that")
         prompts = [self.render_prompt(r) for r in requests]
-        if qwen_vl.is_qwen_vl(self.config):
-            inputs = qwen_vl.vllm_inputs(requests, self.config)
-        else:
-            inputs = build_llm_inputs(
-                requests, prompts, self.config.get("min_pixels"), self.config.get("max_pixels")
-            )
+        inputs = self._engine_inputs(requests, prompts)
         params = self._sampling_cls(**sampling_kwargs(gen, int(self.config.get("seed") or 0)))
         outputs = self.llm.generate(inputs, params, use_tqdm=False)
         responses = []
@@ -215,6 +210,14 @@ class VLLMModel(CheckpointModel):
                 )
             )
         return responses
+
+    def _engine_inputs(self, requests: Sequence[Request], prompts: Sequence[str]) -> list[Any]:
+        """The engine's inputs for the rendered ``prompts`` (Qwen-VL: its own format)."""
+        if qwen_vl.is_qwen_vl(self.config):
+            return qwen_vl.vllm_inputs(requests, self.config)
+        return build_llm_inputs(
+            requests, prompts, self.config.get("min_pixels"), self.config.get("max_pixels")
+        )
 
     def close(self) -> None:
         """Drop the engine."""
@@ -238,12 +241,7 @@ class VLLMModel(CheckpointModel):
         if not self.loaded:
             self.load()
         contexts = [self.render_prompt(r) for r in requests]
-        if qwen_vl.is_qwen_vl(self.config):
-            base = qwen_vl.vllm_inputs(requests, self.config)
-        else:
-            base = build_llm_inputs(
-                requests, contexts, self.config.get("min_pixels"), self.config.get("max_pixels")
-            )
+        base = self._engine_inputs(requests, contexts)
         return vllm_score_choices(
             self.llm, self._sampling_cls, self.choice_tokenizer(), requests, contexts, base
         )

@@ -329,18 +329,9 @@ class Runner:
                 try:
                     fresh = self._generate([batch[i][1] for i in misses], prepared.pop(j, None))
                 except BackendFatalError as exc:  # keep what was answered (and paid for) first
-                    self._keep_partial(batch, responses, misses, getattr(exc, "partial", None) or {})
+                    self._keep_partial(batch, responses, misses, exc.partial)
                     raise
-                for i, resp in zip(misses, fresh, strict=True):
-                    if resp.prompt is None:
-                        resp.prompt = self.model.render_prompt(batch[i][1])
-                    responses[i] = resp
-                if self._cache is not None:
-                    keys = [self._cache_key(batch[i][1]) for i in misses]
-                    self._cache.put_many(
-                        zip(keys, [responses[i] for i in misses], strict=True),  # type: ignore[misc]
-                        model=self._model_key(),
-                    )
+                self._take_fresh(batch, responses, dict(zip(misses, fresh, strict=True)))
             records = [
                 self._record(sample, request, resp, cached=i not in misses)  # type: ignore[arg-type]
                 for i, ((sample, request), resp) in enumerate(zip(batch, responses, strict=True))
@@ -367,21 +358,32 @@ class Runner:
             for k, r in partial.items()
             if 0 <= k < len(misses) and isinstance(r, Response) and not r.error
         }
-        done = [(i, resp) for i, resp in enumerate(responses) if resp is not None] + sorted(fresh.items())
-        if not done:
-            return
+        self._take_fresh(batch, responses, fresh)
+        records = [
+            self._record(sample, request, resp, cached=i not in misses)
+            for i, ((sample, request), resp) in enumerate(zip(batch, responses, strict=True))
+            if resp is not None
+        ]
+        if records:
+            self.store.append(records)
+            self._bar.update(len(records))
+
+    def _take_fresh(
+        self,
+        batch: list[tuple[Sample, Request]],
+        responses: list[Response | None],
+        fresh: dict[int, Response],
+    ) -> None:
+        """Put newly generated responses (batch position → response) into ``responses``, with their
+        prompt, and into the response cache."""
         for i, resp in fresh.items():
             if resp.prompt is None:
                 resp.prompt = self.model.render_prompt(batch[i][1])
+            responses[i] = resp
         if self._cache is not None and fresh:
             self._cache.put_many(
                 ((self._cache_key(batch[i][1]), r) for i, r in fresh.items()), model=self._model_key()
             )
-        records = [
-            self._record(batch[i][0], batch[i][1], resp, cached=i not in misses) for i, resp in sorted(done)
-        ]
-        self.store.append(records)
-        self._bar.update(len(records))
 
     def _cache_key(self, request: Request) -> str:
         return cache_key(self._model_key(), request_fingerprint(request))
@@ -546,17 +548,14 @@ class BackgroundLoad:
     weights overlaps loading the data and building the first requests. :meth:`result` waits and
     re-raises a load failure in the caller's thread."""
 
-    def __init__(self, model: Model, before: Callable[[], None] | None = None):
+    def __init__(self, model: Model):
         self.model = model
         self._error: BaseException | None = None
-        self._before = before
         self._thread = threading.Thread(target=self._run, name="evalkit-load", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         try:
-            if self._before is not None:
-                self._before()
             self.model.load()
         except BaseException as exc:  # noqa: BLE001 - handed to the thread that waits
             self._error = exc
