@@ -130,6 +130,7 @@ MODEL: dict[str, Check] = {
     "concurrency": _int(1, nullable=True),
     "timeout_s": _number(0.0, strict_min=True, nullable=True),
     "max_retries": _int(0, nullable=True),
+    "fit_images": _bool,
 }
 
 

@@ -107,6 +107,16 @@ class Model(ABC):
         Only called after :meth:`load`. Default: the requests themselves (nothing to prepare)."""
         return list(requests)
 
+    def fit_request(self, request: Request) -> Request:
+        """The request as this backend's preprocessing would see it, computed when the request is
+        built (in the runner's request-building step, off the generation path).
+
+        The transformers backend resizes images to the processor's pixel budget here, with the
+        processor's own resize (bit-identical model input; see :mod:`evalkit.models.image_fit`),
+        so requests in flight hold fitted images rather than decoded pages. Must not change what
+        the model is given. Default: the request unchanged."""
+        return request
+
     def generate_prepared(self, prepared: Any) -> list[Response]:
         """Generate for the output of :meth:`prepare` (same contract as :meth:`generate`).
 

@@ -274,6 +274,8 @@ class HFModel(CheckpointModel):
         self.model: Any = None
         self.device: Any = None
         self._tokenizer_lock = threading.Lock()
+        self._processor_lock = threading.RLock()
+        self._fitter: Any = None  # ProcessorImageFitter, False (none for this processor), None (not yet)
 
     # ----------------------------------------------------------------- identity
 
@@ -307,6 +309,55 @@ class HFModel(CheckpointModel):
         }
 
     # ----------------------------------------------------------------- loading
+    def load_processor(self) -> Any:
+        """Load the processor (once; thread-safe), with the pixel budget and the template override.
+
+        Separate from :meth:`load`: request building fits images with it (:meth:`fit_request`)
+        while the weights may still be loading in the background."""
+        with self._processor_lock:
+            if self.processor is not None:
+                return self.processor
+            path = self.loadable_path()
+            trust = bool(self.config.get("trust_remote_code", False))
+            kwargs: dict[str, Any] = {"trust_remote_code": trust, "revision": self.config.get("revision")}
+            lo, hi = self.config.get("min_pixels"), self.config.get("max_pixels")
+            if lo is not None and hi is not None:
+                kwargs["size"] = {"shortest_edge": int(lo), "longest_edge": int(hi)}
+            try:
+                processor = load_processor(self.pretrained, path, **kwargs)
+            except TypeError:
+                kwargs.pop("size", None)
+                processor = load_processor(self.pretrained, path, min_pixels=lo, max_pixels=hi, **kwargs)
+            self.apply_template_override(processor)
+            tok = getattr(processor, "tokenizer", None)
+            if tok is not None:
+                tok.padding_side = "left"
+            self.processor = processor
+            return processor
+
+    def fit_request(self, request: Request) -> Request:
+        """``request`` with its images resized to the processor's pixel budget by the processor's
+        own resize (:mod:`evalkit.models.image_fit`; exactness checked once per run). Off with
+        ``model.fit_images=false``, and for processors that module does not recognise."""
+        if not request.images or self.config.get("fit_images") is False:
+            return request
+        fitter = self._fitter
+        if fitter is None:
+            with self._processor_lock:
+                if self._fitter is None:
+                    from evalkit.models.image_fit import ProcessorImageFitter
+
+                    try:
+                        made = ProcessorImageFitter.for_processor(self.load_processor())
+                    except EvalkitError as exc:  # loading the model reports it where it belongs
+                        log.debug("images not fitted ahead: %s", exc)
+                        made = None
+                    self._fitter = made if made is not None else False
+                fitter = self._fitter
+        if fitter is False:
+            return request
+        return fitter.fit_request(request)
+
     def load(self) -> None:
         """Load processor and weights (once)."""
         if self.loaded:
@@ -320,25 +371,10 @@ class HFModel(CheckpointModel):
             from transformers import AutoModelForImageTextToText
         except ImportError as exc:  # pragma: no cover - torch/transformers are hard dependencies
             raise MissingDependencyError(f"the hf backend needs torch and transformers: {exc}") from exc
+        self.load_processor()
         path = self.loadable_path()
-        seed = int(self.config.get("seed") or 0)
-        torch.manual_seed(seed)
+        torch.manual_seed(int(self.config.get("seed") or 0))
         trust = bool(self.config.get("trust_remote_code", False))
-        proc_kwargs: dict[str, Any] = {"trust_remote_code": trust, "revision": self.config.get("revision")}
-        lo, hi = self.config.get("min_pixels"), self.config.get("max_pixels")
-        if lo is not None and hi is not None:
-            proc_kwargs["size"] = {"shortest_edge": int(lo), "longest_edge": int(hi)}
-        try:
-            self.processor = load_processor(self.pretrained, path, **proc_kwargs)
-        except TypeError:
-            proc_kwargs.pop("size", None)
-            self.processor = load_processor(
-                self.pretrained, path, min_pixels=lo, max_pixels=hi, **proc_kwargs
-            )
-        self.apply_template_override(self.processor)
-        tok = getattr(self.processor, "tokenizer", None)
-        if tok is not None:
-            tok.padding_side = "left"
         device = self._device_name()
         dtype = getattr(torch, self._dtype_name())
         model_kwargs: dict[str, Any] = {

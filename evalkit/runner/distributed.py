@@ -41,7 +41,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -167,19 +167,37 @@ class RankStatus:
             return None
 
 
-def describe_failure(status: RankStatus | None, rank: int, how: str) -> str:
-    """``rank N failed while processing sample <id>`` (or what else is known), plus ``how``."""
+def describe_failure(status: RankStatus | None, rank: int, how: str, finished: Collection[str] = ()) -> str:
+    """``rank N failed while processing sample <id>`` (or what else is known), plus ``how``.
+
+    ``finished``: ids the rank's part file already holds. A rank stopped after writing a batch but
+    before its status names the next one is said to have failed between batches, not on samples
+    that are in fact finished."""
     if status is None or status.state in ("starting", "loading"):
         stage = "while starting up" if status is None or status.state == "starting" else "while loading"
         return f"rank {rank} failed {stage} ({how})"
     if status.state == "done":
         return f"rank {rank} failed after finishing its shard ({how})"
-    ids = status.samples
-    what = f"sample {ids[0]}" if len(ids) == 1 else f"batch of samples {', '.join(ids)}"
-    msg = f"rank {rank} failed while processing {what} ({how})"
+    done = set(finished)
+    ids = [i for i in status.samples if i not in done]
+    if status.samples and not ids:
+        last = status.samples[-1]
+        msg = f"rank {rank} failed between batches, after finishing sample {last} ({how})"
+    else:
+        what = f"sample {ids[0]}" if len(ids) == 1 else f"batch of samples {', '.join(ids)}"
+        msg = f"rank {rank} failed while processing {what} ({how})"
     if status.error:
         msg += f": {status.error}"
     return msg
+
+
+def _finished_ids(output_dir: Path, task: str, rank: int) -> set[str]:
+    """Ids in rank ``rank``'s part file (empty when it has none or it cannot be read)."""
+    part = Path(output_dir) / "parts" / _safe(task) / f"rank-{rank}.jsonl"
+    try:
+        return {rec.id for rec in read_jsonl_records(part)}
+    except (OSError, ValueError):
+        return set()
 
 
 # --------------------------------------------------------------------------- one rank
@@ -537,7 +555,7 @@ def launch_local(cfg: Mapping[str, Any], settings: DistSettings, stages: Stages)
                         status = RankStatus.read(status_path(output_dir, task_name, rank))
                         how = f"no progress for {idle:.0f}s > runner.rank_timeout_s={settings.rank_timeout_s:g}; killed"
                         raise EvalkitError(
-                            describe_failure(status, rank, how)
+                            describe_failure(status, rank, how, _finished_ids(output_dir, task_name, rank))
                             + f"; the other ranks were stopped; {kept} — rerun the same command to resume"
                         )
                     continue
@@ -548,7 +566,9 @@ def launch_local(cfg: Mapping[str, Any], settings: DistSettings, stages: Stages)
                     workers.stop_all()
                     status = RankStatus.read(status_path(output_dir, task_name, rank))
                     raise EvalkitError(
-                        describe_failure(status, rank, _exit_how(code))
+                        describe_failure(
+                            status, rank, _exit_how(code), _finished_ids(output_dir, task_name, rank)
+                        )
                         + f"; the other ranks were stopped; {kept} — rerun the same command to resume"
                     )
         except BaseException:

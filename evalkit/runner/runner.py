@@ -164,7 +164,7 @@ class Runner:
                 continue
             if self.options.verify_resumed and rec.fingerprint is not None:
                 try:
-                    fingerprint = self.task.build_request(s).fingerprint()
+                    fingerprint = self._build_request(s).fingerprint()
                 except Exception:  # noqa: BLE001 - an unbuildable request is simply redone
                     fingerprint = None
                 if fingerprint != rec.fingerprint:
@@ -407,7 +407,7 @@ class Runner:
         if problem:
             return self._error_record(sample, problem, "input")
         try:
-            request = self.task.build_request(sample)
+            request = self._build_request(sample)
         except InputError as exc:
             return self._error_record(sample, str(exc), "input")
         except (KeyError, TypeError, ValueError, IndexError, RecursionError) as exc:
@@ -416,6 +416,11 @@ class Runner:
             self._save_thumbnail(sample, request)
         request_fingerprint(request)
         return request
+
+    def _build_request(self, sample: Sample) -> Request:
+        """The task's request, as the backend's preprocessing will see it (images fitted to the
+        pixel budget: :meth:`Model.fit_request`). Resume verification rebuilds it the same way."""
+        return self.model.fit_request(self.task.build_request(sample))
 
     def _save_thumbnail(self, sample: Sample, request: Request) -> None:
         from evalkit.media.image import thumbnail_jpeg

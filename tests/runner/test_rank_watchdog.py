@@ -71,8 +71,15 @@ def test_sigstopped_rank_is_killed_named_and_the_run_resumes(tmp_path: Path) -> 
             except (OSError, ValueError):
                 st = {}
             if st.get("state") == "working" and len(_finished(out)) >= 2:
+                os.kill(int(st["pid"]), signal.SIGSTOP)
+                # the rank may have written its batch between our read and the stop, before its
+                # status named the next one: then let it go on and stop it on a later sample
+                frozen = json.loads(status_file.read_text())
+                if any(s in _finished(out) for s in frozen["samples"]):
+                    os.kill(int(st["pid"]), signal.SIGCONT)
+                    time.sleep(0.05)
+                    continue
                 victim_pid = int(st["pid"])
-                os.kill(victim_pid, signal.SIGSTOP)
             else:
                 time.sleep(0.02)
         t_stop = time.monotonic()
@@ -113,3 +120,16 @@ def test_sigstopped_rank_is_killed_named_and_the_run_resumes(tmp_path: Path) -> 
     assert res["timing"]["n_generated"] == 16 - len(finished)
     rows = read_samples(out / "samples" / "docvqa_mini.jsonl")
     assert len(rows) == len({r["id"] for r in rows}) == 16
+
+
+def test_failure_between_batches_does_not_name_finished_samples() -> None:
+    from evalkit.runner.distributed import RankStatus, describe_failure
+
+    st = RankStatus(rank=1, world_size=2, state="working", samples=["a", "b"])
+    assert (
+        describe_failure(st, 1, "killed") == "rank 1 failed while processing batch of samples a, b (killed)"
+    )
+    assert describe_failure(st, 1, "killed", {"a"}) == "rank 1 failed while processing sample b (killed)"
+    assert describe_failure(st, 1, "killed", {"a", "b"}) == (
+        "rank 1 failed between batches, after finishing sample b (killed)"
+    )
