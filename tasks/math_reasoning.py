@@ -338,6 +338,7 @@ class MathVistaTask(PromptedImageQATask):
     def __init__(self, config: Mapping[str, Any]):
         super().__init__(config)
         self.judge_summary: dict[str, Any] | None = None
+        _ = self.extractor  # a bad extractor / missing judge is refused before any generation
 
     # ----------------------------------------------------------------- config
     def _judge_config(self) -> Mapping[str, Any] | None:

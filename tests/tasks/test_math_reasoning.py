@@ -348,3 +348,5 @@ def test_cli_refuses_judge_extraction_without_a_judge(tmp_path, vista, cli):
         proc.stderr.strip().splitlines()[-1].startswith("evalkit: error:") and "Traceback" not in proc.stderr
     )
     assert "extractor=judge needs an LLM judge" in proc.stderr
+    # refused before the model answered anything (not after a whole run, at scoring time)
+    assert not list((tmp_path / "out").rglob("*.jsonl"))
