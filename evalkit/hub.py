@@ -96,6 +96,12 @@ def hub_unavailable(kind: str = "model") -> str | None:
     when the hub is reachable. When the probe fails, switches this process to offline mode."""
     setting = offline_setting(kind)
     if setting is not None:
+        # the hub libraries read the variable once, when first imported: one set after that (by a
+        # program embedding evalkit) would leave them retrying the network for tens of seconds
+        if setting.startswith("HF_HUB_OFFLINE="):
+            go_offline()
+        elif setting.startswith("HF_DATASETS_OFFLINE=") and (ds_config := sys.modules.get("datasets.config")):
+            ds_config.HF_DATASETS_OFFLINE = True
         return f"{setting} is set"
     endpoint = hub_endpoint()
     if hub_reachable(endpoint, probe_timeout_s()):

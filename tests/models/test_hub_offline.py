@@ -132,3 +132,26 @@ def test_identity_works_offline_and_load_says_what_to_do(monkeypatch: pytest.Mon
     assert ident["weights_hash"] is None and ident["pretrained"] == "evalkit-tests/never-cached"
     with pytest.raises(UsageError, match=r"not in the local cache and HF_HUB_OFFLINE=1 is set"):
         m.load()
+
+
+def test_offline_variable_set_after_import_reaches_the_hub_libraries(monkeypatch):
+    """HF_HUB_OFFLINE set after datasets / huggingface_hub were imported (an embedding program, the
+    test session): the libraries' import-time flags follow it, so nothing retries the network."""
+    import datasets.config as ds_config
+    import huggingface_hub.constants as hub_constants
+
+    from evalkit.hub import hub_unavailable
+
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(ds_config, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(ds_config, "HF_DATASETS_OFFLINE", False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert hub_unavailable("dataset") == "HF_HUB_OFFLINE=1 is set"
+    assert hub_constants.HF_HUB_OFFLINE and ds_config.HF_HUB_OFFLINE and ds_config.HF_DATASETS_OFFLINE
+
+    monkeypatch.setattr(ds_config, "HF_DATASETS_OFFLINE", False)
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    assert hub_unavailable("dataset") == "HF_DATASETS_OFFLINE=1 is set"
+    assert ds_config.HF_DATASETS_OFFLINE and not hub_constants.HF_HUB_OFFLINE  # models stay online
