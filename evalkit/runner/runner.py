@@ -15,6 +15,7 @@ flight; rerunning the same command resumes where it stopped.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
@@ -251,6 +252,7 @@ class Runner:
         try:
             # the first window is one call's worth: the first answer does not wait for a whole window
             mark: tuple[float, float, float] | None = None
+            undecided = [auto_cpu]  # cleared by the measurement (a window of cached samples has none)
             windows = builder.windows(todo, window, first=min(window, per_call))
             for n, (built, errors) in enumerate(windows):
                 if errors:
@@ -262,11 +264,20 @@ class Runner:
                     built.sort(key=lambda sr: _length_key(sr[1]))
                 batches = [built[b : b + per_call] for b in range(0, len(built), per_call)]
                 built.clear()  # each batch's requests are released as soon as it is written
-                self._run_batches(batches)
-                if auto_cpu and n == 0:
+                decide = None
+                if undecided[0] and n >= 1 and mark is not None:
+                    # measured on this window's building (run sequentially) and its first batch's
+                    # generation (the first window pays the warm-up), decided before that batch
+                    # hands its share of the look-ahead back to the builder
+                    start, n_built = mark, sum(len(b) for b in batches) + len(errors)
+
+                    def decide(batch_len: int, start=start, n_built=n_built) -> None:
+                        undecided[0] = False
+                        self._decide_overlap(start, builder, n_built, batch_len)
+
+                self._run_batches(batches, after_first=decide)
+                if undecided[0]:
                     mark = self._phase_times()  # the next window's building starts now
-                elif auto_cpu and n == 1 and mark is not None:
-                    self._decide_overlap(mark, builder)
                 bar.set_postfix(
                     cached=self.stats.n_cached, errors=self.stats.n_input_errors + self.stats.n_model_errors
                 )
@@ -287,32 +298,42 @@ class Runner:
         build = float(self.stats.extra.get("build_s", 0.0))
         return build, self._inline_prepare_s, self.stats.model_s - self._inline_prepare_s
 
-    def _decide_overlap(self, mark: tuple[float, float, float], builder: RequestBuilder) -> None:
-        """For a model on the CPU: turn the pipeline on (one build thread, one batch preprocessed
-        ahead) when, over the window just run sequentially, building and preprocessing took at
-        least :data:`AUTO_OVERLAP_MIN_RATIO` of the generation time. Below that, the little work a
+    def _decide_overlap(
+        self, mark: tuple[float, float, float], builder: RequestBuilder, n_built: int, n_generated: int
+    ) -> None:
+        """For a model on the CPU: turn the pipeline on (build threads, one batch preprocessed
+        ahead) when, per sample, building (the ``n_built`` samples of the second window, run
+        sequentially) and preprocessing took at least :data:`AUTO_OVERLAP_MIN_RATIO` of the
+        generation time (its first batch, ``n_generated`` samples). Below that, the little work a
         background thread would hide costs more in torch's stalled parallel operations than it
-        saves (measured: docs/architecture.md)."""
+        saves (measured: docs/architecture.md). Called after the window's first batch, so its
+        other batches already overlap the next window's building."""
         now = self._phase_times()
         build, prep, gen = (now[i] - mark[i] for i in range(3))
-        if gen <= 0:
+        if gen <= 0 or n_built <= 0 or n_generated <= 0:
             return
-        ratio = (build + prep) / gen
+        ratio = (build / n_built + prep / n_generated) / (gen / n_generated)
         info = self.stats.extra["pipeline"]
         if ratio >= AUTO_OVERLAP_MIN_RATIO:
-            builder.start_workers(1)
+            # as many build threads as keep pace with generation (preprocessing 1.4 x generation:
+            # two; they run at a lower priority, so rather one more), never more than the cores
+            workers = max(1, min(os.cpu_count() or 1, math.ceil(ratio)))
+            builder.start_workers(workers)
             self._prefetch = 1
             if self._prep_pool is None:
                 self._start_prefetch()
-            info.update(workers=1, prefetch_batches=1)
+            info.update(workers=workers, prefetch_batches=1)
             info["auto"] = f"overlap on after the second window (preprocessing = {ratio:.2f} x generation)"
         else:
             info["auto"] = f"sequential (a model on the CPU; preprocessing = {ratio:.2f} x generation)"
 
-    def _run_batches(self, batches: list[list[tuple[Sample, Request]]]) -> None:
+    def _run_batches(
+        self, batches: list[list[tuple[Sample, Request]]], after_first: Callable[[int], None] | None = None
+    ) -> None:
         """Look the window's batches up in the cache, then generate the misses batch by batch, the
         backend's preprocessing of the next ``prefetch_batches`` batches running meanwhile; records
-        are written in batch order."""
+        are written in batch order. ``after_first(n)`` runs once the first batch (``n`` samples)
+        that needed the model is written, before its samples are handed back to the builder."""
         refuse_unsupported_kind(self.model, batches)
         lookups = [self._lookup(batch) for batch in batches]
         prepared: dict[int, Future[Any]] = {}
@@ -338,6 +359,9 @@ class Runner:
             ]
             self.store.append(records)
             batches[j] = []  # release this batch's images
+            if after_first is not None and misses:
+                after_first(len(misses))
+                after_first = None
             if self._builder is not None:
                 self._builder.release(len(batch))
             self._bar.update(len(batch))

@@ -4,6 +4,7 @@ and a model generating on the CPU is not slowed down by pipeline threads."""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -182,14 +183,18 @@ def _on_host_run(tmp_path: Path, docvqa_dir: Path, model: OnHostModel, **opts: A
 def test_cpu_model_turns_the_pipeline_on_only_when_preprocessing_is_a_large_share(
     tmp_path, docvqa_dir
 ) -> None:
-    # preprocessing as long as generation: after the second window (run sequentially and measured)
-    # one build thread and one batch of look-ahead are turned on
+    # preprocessing as long as generation: after the first batch of the second window (built
+    # sequentially and measured) one build thread and one batch of look-ahead are turned on
     # (sleeps far longer than building two fixture requests takes, even on a loaded machine)
     slow_prep = OnHostModel(prep_s=0.3, gen_s=0.3)
     info = _on_host_run(tmp_path / "a", docvqa_dir, slow_prep)
     assert info["workers"] == 1 and info["prefetch_batches"] == 1 and "overlap on" in info["auto"]
     assert slow_prep.prepared_in[:3] == ["MainThread"] * 3  # windows 1 (one batch) and 2: sequential
     assert any(t.startswith("evalkit-prepare") for t in slow_prep.prepared_in[3:])
+    # preprocessing twice the generation: as many build threads as keep pace (cores permitting)
+    twice = OnHostModel(prep_s=0.4, gen_s=0.2)
+    info = _on_host_run(tmp_path / "d", docvqa_dir, twice)
+    assert info["workers"] == min(os.cpu_count() or 1, 2) and "overlap on" in info["auto"], info
     # preprocessing a small share of generation: the run stays sequential
     fast_prep = OnHostModel(prep_s=0.0, gen_s=0.5)
     info = _on_host_run(tmp_path / "b", docvqa_dir, fast_prep)
