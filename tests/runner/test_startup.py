@@ -183,10 +183,10 @@ def _on_host_run(tmp_path: Path, docvqa_dir: Path, model: OnHostModel, **opts: A
 def test_cpu_model_turns_the_pipeline_on_only_when_preprocessing_is_a_large_share(
     tmp_path, docvqa_dir
 ) -> None:
-    # preprocessing as long as generation: after the first batch of the second window (built
+    # preprocessing 0.6 of generation: after the first batch of the second window (built
     # sequentially and measured) one build thread and one batch of look-ahead are turned on
     # (sleeps far longer than building two fixture requests takes, even on a loaded machine)
-    slow_prep = OnHostModel(prep_s=0.3, gen_s=0.3)
+    slow_prep = OnHostModel(prep_s=0.3, gen_s=0.5)
     info = _on_host_run(tmp_path / "a", docvqa_dir, slow_prep)
     assert info["workers"] == 1 and info["prefetch_batches"] == 1 and "overlap on" in info["auto"]
     assert slow_prep.prepared_in[:3] == ["MainThread"] * 3  # windows 1 (one batch) and 2: sequential
