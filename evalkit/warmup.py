@@ -4,8 +4,9 @@ Importing torch and transformers takes seconds and is the larger part of a small
 The command line and the Python API know the model group as soon as they see the arguments, so they
 start these imports in one background thread (:func:`start_for_model`) while the main thread checks
 and composes the config, builds the task and takes the output lock. Only the imports the chosen
-backend needs are made (:meth:`evalkit.models.base.Model.warm_imports`; none for the API and fake
-backends).
+backend needs are made (:attr:`evalkit.models.base.Model.warm_modules`; none for the API and fake
+backends), after ``datasets`` (:data:`COMMON_MODULES`: every task loads its data with it, and it
+brings pandas and pyarrow, over a second to import).
 
 :func:`wait` must be called before the main thread may import any of those libraries itself or
 touch a library that inspects them (``datasets`` looks at ``transformers`` when it is in
@@ -26,6 +27,8 @@ from pathlib import Path
 log = logging.getLogger("evalkit")
 
 _lock = threading.Lock()
+#: imported for every backend, first: what opening any evaluation needs
+COMMON_MODULES: tuple[str, ...] = ("datasets",)
 _thread: threading.Thread | None = None
 
 
@@ -67,8 +70,8 @@ def start(backend: str) -> None:
             modules = tuple(backend_class(backend).warm_modules)
         except Exception:  # noqa: BLE001 - an unknown backend is reported later, with its own line
             return
-        if not modules:
-            return
+        # every task loads its data with ``datasets`` (pandas and pyarrow: over a second to import)
+        modules = (*COMMON_MODULES, *modules)
         _thread = threading.Thread(target=_import_all, args=(modules,), name="evalkit-warmup", daemon=True)
         _thread.start()
 
