@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,12 @@ from evalkit.plugins.math_reasoning import (
 )
 
 from evalkit.errors import UsageError
-from evalkit.testing.math_reasoning import MathVistaRow, write_mathvision_fixture, write_mathvista_fixture
+from evalkit.testing.math_reasoning import (
+    DEFAULT_MATHVISION,
+    DEFAULT_MATHVISTA,
+    write_mathvision_fixture,
+    write_mathvista_fixture,
+)
 from tests.helpers.fake_chat_server import FakeChatServer
 from tests.tasks.test_image_qa import _rows, run_fake
 
@@ -102,35 +108,11 @@ def test_format_prompt_is_lmms_evals():
 
 
 # --------------------------------------------------------------------------- MathVista runs
+# the fixture's default problems, with a second "arithmetic reasoning" question (for the skill breakdown)
 ROWS = [
-    MathVistaRow(
-        "How many circles are there?", "3", task="math word problem", skills=["arithmetic reasoning"]
-    ),
-    MathVistaRow(
-        "Which shape is red?",
-        "square",
-        "multi_choice",
-        "text",
-        CHOICES,
-        task="figure question answering",
-        skills=["scientific reasoning"],
-    ),  # fmt: skip
-    MathVistaRow(
-        "What is the length of the side?",
-        "2.5",
-        answer_type="float",
-        precision=1.0,
-        unit="cm",
-        task="geometry problem solving",
-        skills=["geometry reasoning", "arithmetic reasoning"],
-    ),  # fmt: skip
-    MathVistaRow(
-        "List the first two values.",
-        "[1, 2]",
-        answer_type="list",
-        task="textbook question answering",
-        skills=["statistical reasoning"],
-    ),  # fmt: skip
+    *DEFAULT_MATHVISTA[:2],
+    replace(DEFAULT_MATHVISTA[2], skills=["geometry reasoning", "arithmetic reasoning"]),
+    *DEFAULT_MATHVISTA[3:],
 ]
 ANSWERS = {
     "1": "3",
@@ -249,18 +231,7 @@ def test_safe_arithmetic_only_evaluates_arithmetic():
     assert find_math_answer("so \\boxed{12} km") == "12"
 
 
-MV_ROWS = [
-    (
-        "<image1>\nWhich figure has the most sides?",
-        ["A", "B", "C", "D", "E"],
-        "C",
-        "metric geometry - angle",
-        2,
-    ),
-    ("<image1>\nHow many dots are there?", [], "7", "counting", 1),
-    ("<image1>\nWhat is the ratio of the areas?", [], "\\frac{1}{2}", "metric geometry - area", 3),
-    ("<image1>\nWhich number is largest?", ["3", "5", "8", "2", "1"], "C", "arithmetic", 1),
-]
+MV_ROWS = DEFAULT_MATHVISION
 
 
 @pytest.fixture(scope="module")
