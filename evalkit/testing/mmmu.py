@@ -41,6 +41,41 @@ def _image_features() -> dict[str, Any]:
     return {f"image_{k}": Image() for k in range(1, MAX_IMAGES + 1)}
 
 
+def _question_columns(
+    ids: list[str], rows: list[MMMURow], rng: random.Random
+) -> tuple[Columns, dict[str, Any]]:
+    """The columns MMMU and MMMU-Pro standard share, in hub order (id .. topic_difficulty), and their features.
+
+    Images are drawn from ``rng`` row by row, image_1 first; callers append their own last columns.
+    """
+    from datasets import Value
+
+    names = ["id", "question", "options", "explanation", *(f"image_{k}" for k in range(1, MAX_IMAGES + 1)),
+             "img_type", "answer", "topic_difficulty"]  # fmt: skip
+    cols: Columns = {c: [] for c in names}
+    for row_id, row in zip(ids, rows, strict=True):
+        cols["id"].append(row_id)
+        cols["question"].append(row.question)
+        cols["options"].append(repr(row.options))
+        cols["explanation"].append("")
+        for k in range(1, MAX_IMAGES + 1):
+            cols[f"image_{k}"].append(png_image(rng, text=f"{k}", size=40) if k in row.images else None)
+        cols["img_type"].append(repr(["Diagrams"]))
+        cols["answer"].append(row.answer)
+        cols["topic_difficulty"].append(row.difficulty)
+    features = {
+        "id": Value("string"),
+        "question": Value("string"),
+        "options": Value("string"),
+        "explanation": Value("string"),
+        **_image_features(),
+        "img_type": Value("string"),
+        "answer": Value("string"),
+        "topic_difficulty": Value("string"),
+    }
+    return cols, features
+
+
 def default_rows(subject: str) -> list[MMMURow]:
     """Three questions per subject: a one-image choice, a two-image interleaved choice, an open one."""
     return [
@@ -66,36 +101,12 @@ def mmmu_subject_split(
 
     rng = random.Random(f"{seed}:{subject}")
     rows = rows if rows is not None else default_rows(subject)
-    names = ["id", "question", "options", "explanation", *(f"image_{k}" for k in range(1, MAX_IMAGES + 1)),
-             "img_type", "answer", "topic_difficulty", "question_type", "subfield"]  # fmt: skip
-    cols: Columns = {c: [] for c in names}
-    for n, row in enumerate(rows, 1):
-        cols["id"].append(f"{split}_{subject}_{n}")
-        cols["question"].append(row.question)
-        cols["options"].append(repr(row.options))
-        cols["explanation"].append("")
-        for k in range(1, MAX_IMAGES + 1):
-            cols[f"image_{k}"].append(png_image(rng, text=f"{k}", size=40) if k in row.images else None)
-        cols["img_type"].append(repr(["Diagrams"]))
-        cols["answer"].append(row.answer)
-        cols["topic_difficulty"].append(row.difficulty)
-        cols["question_type"].append(row.question_type)
-        cols["subfield"].append(subject.replace("_", " "))
-    features = Features(
-        {
-            "id": Value("string"),
-            "question": Value("string"),
-            "options": Value("string"),
-            "explanation": Value("string"),
-            **_image_features(),
-            "img_type": Value("string"),
-            "answer": Value("string"),
-            "topic_difficulty": Value("string"),
-            "question_type": Value("string"),
-            "subfield": Value("string"),
-        }
-    )
-    return cols, features
+    ids = [f"{split}_{subject}_{n}" for n in range(1, len(rows) + 1)]
+    cols, features = _question_columns(ids, rows, rng)
+    cols["question_type"] = [row.question_type for row in rows]
+    cols["subfield"] = [subject.replace("_", " ")] * len(rows)
+    features.update({"question_type": Value("string"), "subfield": Value("string")})
+    return cols, Features(features)
 
 
 def write_mmmu_fixture(
@@ -121,34 +132,11 @@ def mmmu_pro_standard_split(rows: list[tuple[str, MMMURow]], seed: int = 0) -> t
     from datasets import Features, Value
 
     rng = random.Random(seed)
-    names = ["id", "question", "options", "explanation", *(f"image_{k}" for k in range(1, MAX_IMAGES + 1)),
-             "img_type", "answer", "topic_difficulty", "subject"]  # fmt: skip
-    cols: Columns = {c: [] for c in names}
-    for n, (subject, row) in enumerate(rows, 1):
-        cols["id"].append(f"test_{subject}_{n}")
-        cols["question"].append(row.question)
-        cols["options"].append(repr(row.options))
-        cols["explanation"].append("")
-        for k in range(1, MAX_IMAGES + 1):
-            cols[f"image_{k}"].append(png_image(rng, text=f"{k}", size=40) if k in row.images else None)
-        cols["img_type"].append(repr(["Diagrams"]))
-        cols["answer"].append(row.answer)
-        cols["topic_difficulty"].append(row.difficulty)
-        cols["subject"].append(subject.replace("_", " "))
-    features = Features(
-        {
-            "id": Value("string"),
-            "question": Value("string"),
-            "options": Value("string"),
-            "explanation": Value("string"),
-            **_image_features(),
-            "img_type": Value("string"),
-            "answer": Value("string"),
-            "topic_difficulty": Value("string"),
-            "subject": Value("string"),
-        }
-    )
-    return cols, features
+    ids = [f"test_{subject}_{n}" for n, (subject, _) in enumerate(rows, 1)]
+    cols, features = _question_columns(ids, [row for _, row in rows], rng)
+    cols["subject"] = [subject.replace("_", " ") for subject, _ in rows]
+    features["subject"] = Value("string")
+    return cols, Features(features)
 
 
 def mmmu_pro_vision_split(rows: list[tuple[str, list[str], str]], seed: int = 0) -> tuple[Columns, Any]:
