@@ -18,6 +18,7 @@ import importlib
 import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +118,10 @@ def log_run(
     try:
         module = _import(name)
         logger = _log_wandb if name == "wandb" else _log_mlflow
-        logger(module, project, run_name, config, flat_metrics(results), sample_rows(records), output_dir)
+        logger(
+            module,
+            TrackedRun(project, run_name, config, flat_metrics(results), sample_rows(records), output_dir),
+        )
     except MissingDependencyError:
         raise
     except Exception as exc:  # noqa: BLE001 - a tracker outage must not fail a finished run
@@ -129,41 +133,49 @@ def log_run(
         )
 
 
-def _log_wandb(
-    wandb: Any,
-    project: str,
-    run_name: str,
-    config: Mapping[str, Any],
-    metrics: Mapping[str, float],
-    rows: list[list[Any]],
-    output_dir: Path,
-) -> None:
-    run = wandb.init(project=project, name=run_name, config=dict(config), dir=str(output_dir), reinit=True)
+@dataclass(frozen=True)
+class TrackedRun:
+    """What a tracker receives about one finished run."""
+
+    #: wandb project / mlflow experiment (``runner.log_project``)
+    project: str
+    #: the run folder's name
+    run_name: str
+    #: the run's config, secrets redacted
+    config: Mapping[str, Any]
+    #: flat ``<task>/<metric>`` numbers (:func:`flat_metrics`)
+    metrics: Mapping[str, float]
+    #: the samples table, one row per record in :data:`SAMPLE_COLUMNS` order
+    rows: list[list[Any]]
+    #: the run folder (holds results.json)
+    output_dir: Path
+
+
+def _log_wandb(wandb: Any, tracked: TrackedRun) -> None:
+    run = wandb.init(
+        project=tracked.project,
+        name=tracked.run_name,
+        config=dict(tracked.config),
+        dir=str(tracked.output_dir),
+        reinit=True,
+    )
     try:
-        run.log(dict(metrics))
-        for key, value in metrics.items():
+        run.log(dict(tracked.metrics))
+        for key, value in tracked.metrics.items():
             run.summary[key] = value
-        run.log({"samples": wandb.Table(columns=list(SAMPLE_COLUMNS), data=rows)})
+        run.log({"samples": wandb.Table(columns=list(SAMPLE_COLUMNS), data=tracked.rows)})
     finally:
         run.finish()
 
 
-def _log_mlflow(
-    mlflow: Any,
-    project: str,
-    run_name: str,
-    config: Mapping[str, Any],
-    metrics: Mapping[str, float],
-    rows: list[list[Any]],
-    output_dir: Path,
-) -> None:
-    mlflow.set_experiment(project)
-    with mlflow.start_run(run_name=run_name):
-        params = {k: v[:500] for k, v in flat_params(config).items()}  # mlflow caps parameter values
+def _log_mlflow(mlflow: Any, tracked: TrackedRun) -> None:
+    mlflow.set_experiment(tracked.project)
+    with mlflow.start_run(run_name=tracked.run_name):
+        params = {k: v[:500] for k, v in flat_params(tracked.config).items()}  # mlflow caps parameter values
         mlflow.log_params(params)
-        mlflow.log_metrics(dict(metrics))
-        columns = {c: [row[i] for row in rows] for i, c in enumerate(SAMPLE_COLUMNS)}
+        mlflow.log_metrics(dict(tracked.metrics))
+        columns = {c: [row[i] for row in tracked.rows] for i, c in enumerate(SAMPLE_COLUMNS)}
         mlflow.log_table(data=columns, artifact_file="samples.json")
-        results = output_dir / "results.json"
+        results = tracked.output_dir / "results.json"
         if results.exists():
             mlflow.log_artifact(str(results))
