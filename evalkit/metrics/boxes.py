@@ -134,27 +134,56 @@ def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _json_box(text: str) -> list[float] | None:
+def _numbers(value: object, length: int) -> list[float] | None:
+    """``value`` as floats when it is a list of exactly ``length`` numbers, else None."""
+    if isinstance(value, list) and len(value) == length and all(_is_number(v) for v in value):
+        return [float(v) for v in value]
+    return None
+
+
+def _json_coordinates(
+    text: str, key: str, length: int, pattern: re.Pattern[str], *, pattern_after_json_list: bool
+) -> list[float] | None:
+    """The ``length`` coordinates of a JSON answer (``[...]`` or ``{key: [...], ...}`` objects,
+    fenced or not; the first object holding ``key`` decides), else the first ``pattern`` match.
+
+    ``pattern_after_json_list``: whether ``pattern`` is still tried when the answer parses as a
+    JSON list none of whose objects holds ``key`` (boxes: no; points: yes)."""
     fenced = _FENCE.search(text)
     body = fenced.group(1) if fenced else text
     try:
         data = json.loads(body.strip())
     except (ValueError, RecursionError):
         data = None
-    if isinstance(data, list) and len(data) == 4 and all(_is_number(v) for v in data):
-        return [float(v) for v in data]
-    if isinstance(data, dict):
-        data = [data]
-    if isinstance(data, list):
-        for item in data:
-            if isinstance(item, dict) and "bbox_2d" in item:
-                bbox = item["bbox_2d"]
-                if isinstance(bbox, list) and len(bbox) == 4 and all(_is_number(v) for v in bbox):
-                    return [float(v) for v in bbox]
-                return None
+    plain = _numbers(data, length)
+    if plain is not None:
+        return plain
+    items = [data] if isinstance(data, dict) else data if isinstance(data, list) else []
+    for item in items:
+        if isinstance(item, dict) and key in item:
+            return _numbers(item[key], length)
+    if isinstance(data, dict | list) and not pattern_after_json_list:
         return None
-    match = _BBOX_2D.search(text)
+    match = pattern.search(text)
     return [float(v) for v in match.groups()] if match else None
+
+
+def _json_box(text: str) -> list[float] | None:
+    return _json_coordinates(text, "bbox_2d", 4, _BBOX_2D, pattern_after_json_list=False)
+
+
+def _image_extent(image_size: tuple[int, int], caller: str) -> tuple[float, float]:
+    """``(width, height)`` as floats; a ValueError naming ``caller`` when not positive."""
+    width, height = float(image_size[0]), float(image_size[1])
+    if not (width > 0 and height > 0):
+        raise ValueError(f"{caller}(): image_size must be positive (width, height), got {image_size}")
+    return width, height
+
+
+def _search_after_start_token(pattern: re.Pattern[str], text: str, convention: str) -> re.Match[str] | None:
+    """The first ``pattern`` match after the convention's box start token (anywhere when absent)."""
+    start = text.find(_START_TOKEN[convention])
+    return pattern.search(text, start + 1 if start >= 0 else 0)
 
 
 def parse_box(text: str, convention: str, image_size: tuple[int, int]) -> Box | None:
@@ -179,12 +208,9 @@ def parse_box(text: str, convention: str, image_size: tuple[int, int]) -> Box | 
         True
     """
     _check_convention(convention)
-    width, height = float(image_size[0]), float(image_size[1])
-    if not (width > 0 and height > 0):
-        raise ValueError(f"parse_box(): image_size must be positive (width, height), got {image_size}")
+    width, height = _image_extent(image_size, "parse_box")
     if convention in _GRID:
-        start = text.find(_START_TOKEN[convention])
-        match = _PAIR.search(text, start + 1 if start >= 0 else 0)
+        match = _search_after_start_token(_PAIR, text, convention)
         if match is None:
             return None
         grid = _GRID[convention]
@@ -248,23 +274,7 @@ def _clip_point(x: float, y: float, width: float, height: float) -> Point | None
 
 
 def _json_point(text: str) -> list[float] | None:
-    fenced = _FENCE.search(text)
-    body = fenced.group(1) if fenced else text
-    try:
-        data = json.loads(body.strip())
-    except (ValueError, RecursionError):
-        data = None
-    if isinstance(data, list) and len(data) == 2 and all(_is_number(v) for v in data):
-        return [float(v) for v in data]
-    items = [data] if isinstance(data, dict) else data if isinstance(data, list) else []
-    for item in items:
-        if isinstance(item, dict) and "point_2d" in item:
-            pt = item["point_2d"]
-            if isinstance(pt, list) and len(pt) == 2 and all(_is_number(v) for v in pt):
-                return [float(v) for v in pt]
-            return None
-    match = _POINT_2D.search(text)
-    return [float(v) for v in match.groups()] if match else None
+    return _json_coordinates(text, "point_2d", 2, _POINT_2D, pattern_after_json_list=True)
 
 
 def parse_point(text: str, convention: str, image_size: tuple[int, int]) -> Point | None:
@@ -294,16 +304,13 @@ def parse_point(text: str, convention: str, image_size: tuple[int, int]) -> Poin
     """
     if convention not in POINT_CONVENTIONS:
         raise ValueError(f"unknown point convention {convention!r}; expected one of {POINT_CONVENTIONS}")
-    width, height = float(image_size[0]), float(image_size[1])
-    if not (width > 0 and height > 0):
-        raise ValueError(f"parse_point(): image_size must be positive (width, height), got {image_size}")
+    width, height = _image_extent(image_size, "parse_point")
     box_convention = "normalized" if convention == "point" else convention
     box = parse_box(text, box_convention, image_size)
     if box is not None:
         return box_center(box)
     if convention in _GRID:
-        start = text.find(_START_TOKEN[convention])
-        match = _POINT_PAIR.search(text, start + 1 if start >= 0 else 0)
+        match = _search_after_start_token(_POINT_PAIR, text, convention)
         if match is None:
             return None
         grid = _GRID[convention]
