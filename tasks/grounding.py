@@ -40,6 +40,12 @@ CONVENTION_NOTES = {
 IOU_THRESHOLD = 0.5
 
 
+def parse_failure_counts(records: Sequence[Record]) -> dict[str, int]:
+    """``{"parse_failures": n}``: scored records whose answer could not be read (their
+    ``parse_failure`` score is set; shared by the box, click and GUI-action tasks)."""
+    return {"parse_failures": sum(1 for r in records if r.error is None and r.scores.get("parse_failure"))}
+
+
 class GroundingTask(ImageQATask):
     """RefCOCO-family referring expression comprehension: one sample per expression."""
 
@@ -184,9 +190,7 @@ class GroundingTask(ImageQATask):
 
     def counts(self, records: Sequence[Record]) -> dict[str, int]:
         """Number of scored samples whose answer held no parseable box."""
-        return {
-            "parse_failures": sum(1 for r in records if r.error is None and r.scores.get("parse_failure"))
-        }
+        return parse_failure_counts(records)
 
     def protocol(self) -> dict[str, Any]:
         """Adds the box convention and the IoU rule to the recorded protocol."""

@@ -32,6 +32,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from evalkit.plugins.grounding import parse_failure_counts
+
 from evalkit.errors import InputError, UsageError
 from evalkit.media.image import load_image
 from evalkit.metrics.boxes import POINT_CONVENTIONS, parse_point, point_in_box
@@ -194,9 +196,7 @@ class ScreenSpotTask(ImageQATask):
 
     def counts(self, records: Sequence[Record]) -> dict[str, int]:
         """Scored samples whose answer held no readable click."""
-        return {
-            "parse_failures": sum(1 for r in records if r.error is None and r.scores.get("parse_failure"))
-        }
+        return parse_failure_counts(records)
 
     def protocol(self) -> dict[str, Any]:
         """Adds the convention, the bbox format and the hit rule."""
@@ -429,9 +429,7 @@ class AITZTask(Task):
 
     def counts(self, records: Sequence[Record]) -> dict[str, int]:
         """Scored steps whose answer held no readable action."""
-        return {
-            "parse_failures": sum(1 for r in records if r.error is None and r.scores.get("parse_failure"))
-        }
+        return parse_failure_counts(records)
 
     def aggregate(self, records: Sequence[Record]) -> TaskResult:
         """The generic aggregate, plus TM per gold action type next to EM."""
