@@ -23,16 +23,33 @@ def loaded_task(name: str, data: Path, *overrides: str) -> tuple[Any, list]:
     return task, task.samples()
 
 
-def fake_run(out: Path, task: str, data: Path, answers: dict[str, str], *overrides: str) -> dict:
-    """Evaluate ``task`` on ``data`` with scripted answers; the results.json content. A run whose
-    fixture holds bad rows on purpose is marked incomplete (results still written): its results
-    are returned all the same, the exit-code rule is tested on its own."""
-    out.mkdir(parents=True, exist_ok=True)
-    answers_file = out / "answers.json"
-    answers_file.write_text(json.dumps(answers, ensure_ascii=False))
+def scripted_evaluation(task: str, data: Path, answers_file: Path, output_dir: Path, *overrides: str) -> dict:
+    """Evaluate ``task`` on ``data`` with the ``fake`` backend reading ``answers_file`` (sample id ->
+    answer); the results.json content. A run whose fixture holds bad rows on purpose is marked
+    incomplete (results still written): its results are returned all the same, the exit-code rule
+    is tested on its own."""
     try:
-        return evaluate(task, "tiny", [f"task.dataset.path={data}", f"output_dir={out / 'out'}", "model.backend=fake",
+        return evaluate(task, "tiny", [f"task.dataset.path={data}", f"output_dir={output_dir}", "model.backend=fake",
                                        "+model.mode=table", f"+model.answers={answers_file}", "runner.progress=false",
                                        "runner.cache=false", *overrides])  # fmt: skip
     except IncompleteRunError as exc:
         return exc.results
+
+
+def fake_run(out: Path, task: str, data: Path, answers: dict[str, str], *overrides: str) -> dict:
+    """Evaluate ``task`` on ``data`` with scripted answers (``out/answers.json``, outputs in
+    ``out/out``); the results.json content, incomplete runs included."""
+    out.mkdir(parents=True, exist_ok=True)
+    answers_file = out / "answers.json"
+    answers_file.write_text(json.dumps(answers, ensure_ascii=False))
+    return scripted_evaluation(task, data, answers_file, out / "out", *overrides)
+
+
+def fake_run_per_task(
+    tmp_path: Path, task: str, data: Path, answers: dict[str, str], *overrides: str
+) -> dict:
+    """As :func:`fake_run`, with one answers file and output folder per task in ``tmp_path``
+    (``answers-<task>.json``, ``out-<task>/``), so one test can run several tasks side by side."""
+    answers_file = tmp_path / f"answers-{task}.json"
+    answers_file.write_text(json.dumps(answers))
+    return scripted_evaluation(task, data, answers_file, tmp_path / f"out-{task}", *overrides)

@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 from evalkit.plugins.gui_agent import aitz_gold, screenspot_platform
 
-from evalkit.api import evaluate
 from evalkit.metrics.boxes import box_center, format_point
 from evalkit.metrics.gui_actions import (
     GoldStep,
@@ -29,6 +28,7 @@ from evalkit.metrics.gui_actions import (
 )
 from evalkit.testing.gui_agent import AITZ_ELEMENTS, AITZ_SCREEN, write_aitz_fixture, write_screenspot_fixture
 from tests.conftest import read_samples, run_cli
+from tests.helpers.fake_runs import fake_run_per_task as run_fake  # outputs in tmp_path/out-<task>
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*samples had errors:UserWarning")
 
@@ -43,23 +43,6 @@ def screenspot(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def aitz(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return write_aitz_fixture(tmp_path_factory.mktemp("aitz"), bad=True)
-
-
-def run_fake(tmp_path: Path, task: str, data: Path, answers: dict[str, str], *overrides: str) -> dict:
-    answers_file = tmp_path / f"answers-{task}.json"
-    answers_file.write_text(json.dumps(answers))
-    try:
-        return evaluate(
-            task,
-            "tiny",
-            [f"task.dataset.path={data}", f"output_dir={tmp_path / ('out-' + task)}", "model.backend=fake",
-             "+model.mode=table", f"+model.answers={answers_file}", "runner.progress=false", "runner.cache=false",
-             *overrides],
-        )  # fmt: skip
-    except Exception as exc:  # bad inputs above runner.max_error_rate: incomplete, results still written
-        if not isinstance(getattr(exc, "results", None), dict):
-            raise
-        return exc.results  # type: ignore[attr-defined]
 
 
 # ------------------------------------------------------------------------------ action parsing

@@ -16,12 +16,13 @@ from typing import Any
 import pytest
 from evalkit.plugins.video_extra import strip_option_label
 
-from evalkit.api import compose, evaluate
+from evalkit.api import compose
 from evalkit.media.synthetic import decode_index
 from evalkit.tasks.registry import build_task
 from evalkit.testing.video_extra import write_egoschema_fixture, write_perceptiontest_fixture
 from evalkit.testing.video_qa import BAD_KINDS
 from tests.conftest import read_samples, run_cli
+from tests.helpers.fake_runs import fake_run_per_task
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*samples had errors:UserWarning")
 
@@ -40,20 +41,8 @@ def ego(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 def run_fake(tmp_path: Path, task: str, data: Path, answers: dict[str, str], *overrides: str) -> dict:
-    answers_file = tmp_path / f"answers-{task}.json"
-    answers_file.write_text(json.dumps(answers))
-    try:
-        return evaluate(
-            task,
-            "tiny",
-            [f"task.dataset.path={data}", f"output_dir={tmp_path / ('out-' + task)}", "model.backend=fake",
-             "+model.mode=table", f"+model.answers={answers_file}", "runner.progress=false", "runner.cache=false",
-             *SMALL, *overrides],
-        )  # fmt: skip
-    except Exception as exc:  # bad inputs above runner.max_error_rate: incomplete, results still written
-        if not isinstance(getattr(exc, "results", None), dict):
-            raise
-        return exc.results  # type: ignore[attr-defined]
+    """The scripted run of ``task`` (outputs in ``tmp_path/out-<task>``) at the small video settings."""
+    return fake_run_per_task(tmp_path, task, data, answers, *SMALL, *overrides)
 
 
 def pt_id(row: dict[str, Any]) -> str:
