@@ -44,19 +44,10 @@ REF_PUNCT = [
     "?",
     "!",
 ]
-REF_NUMBERS = {
-    "none": "0",
-    "zero": "0",
-    "one": "1",
-    "two": "2",
-    "three": "3",
-    "four": "4",
-    "five": "5",
-    "six": "6",
-    "seven": "7",
-    "eight": "8",
-    "nine": "9",
-    "ten": "10",
+# Number words become digits: "zero".."ten" by position in the spelled-out list, and "none" -> "0".
+REF_NUMBERS = {"none": "0"} | {
+    word: str(value)
+    for value, word in enumerate("zero one two three four five six seven eight nine ten".split())
 }
 REF_ARTICLES = ["a", "an", "the"]
 # The official contraction map, as (restored form, apostrophe-less spellings...) groups.
