@@ -42,7 +42,7 @@ OPERATIONAL_MODEL_KEYS = frozenset(
         "description", "batch_size", "cache_dir", "concurrency", "timeout_s", "max_retries",
         "retry_backoff_s", "api_key_env", "api_key", "headers", "device_map", "gpus", "plugin_module",
         "tensor_parallel_size", "gpu_memory_utilization", "enforce_eager", "max_model_len",
-        "connect_timeout_s", "max_cost", "probe", "seed",
+        "connect_timeout_s", "max_cost", "probe", "seed", "fit_images",
     }
 )  # fmt: skip
 

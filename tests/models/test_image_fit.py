@@ -180,3 +180,25 @@ def test_hf_backend_answers_the_same_with_and_without_fitting(tiny_model_dir):
     for key in a:
         assert torch.equal(a[key], b[key]), key
     assert [r.text for r in fitted_model.generate(fitted)] == [r.text for r in plain_model.generate(requests)]
+
+
+def test_toggling_fit_images_is_the_same_evaluation_with_the_same_answers(tmp_path, docvqa_dir):
+    """``model.fit_images`` is operational: a folder may be resumed with it flipped (no refusal);
+    rebuilt and checked (``verify_resumed``), the records are redone — their fingerprints hash other
+    pixels — and the answers are the same."""
+    from evalkit.api import evaluate
+    from tests.conftest import read_samples
+
+    out = tmp_path / "run"
+    base = [f"task.dataset.path={docvqa_dir}", "limit=4", "runner.cache=false", "runner.progress=false",
+            f"output_dir={out}"]  # fmt: skip
+    first = evaluate("docvqa", "tiny", base)
+    before = read_samples(out / "samples" / "docvqa.jsonl")
+    resumed = evaluate("docvqa", "tiny", [*base, "model.fit_images=false"])  # same code: trusted
+    assert resumed["timing"]["n_resumed"] == 4
+    again = evaluate("docvqa", "tiny", [*base, "model.fit_images=false", "runner.verify_resumed=true"])
+    after = read_samples(out / "samples" / "docvqa.jsonl")
+    assert again["timing"]["n_generated"] == 4 and again["timing"]["n_resumed"] == 0
+    assert [r["prediction"] for r in after] == [r["prediction"] for r in before]
+    assert [r["fingerprint"] for r in after] != [r["fingerprint"] for r in before]
+    assert again["tasks"]["docvqa"]["metrics"] == first["tasks"]["docvqa"]["metrics"]
