@@ -35,7 +35,14 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import EvalkitError, UsageError
-from evalkit.models.http_client import ChatClient, ChatError, _plain, public_url
+from evalkit.models.http_client import (
+    ChatClient,
+    ChatError,
+    _plain,
+    api_key_from_env,
+    client_tuning,
+    public_url,
+)
 
 #: judge config keys that change what the judge answers (part of its identity)
 _IDENTITY_KEYS = ("model", "temperature", "max_tokens", "seed", "extra_body", "stop")
@@ -187,25 +194,18 @@ class LLMJudge:
                 "judge.price_per_1k_input and judge.price_per_1k_output"
             )
         env = cfg.get("api_key_env")
-        key = None
-        if env:
-            key = os.environ.get(str(env))
-            if not key:
-                raise UsageError(
-                    f"judge {self.name}: environment variable {env} is not set: export {env}=<API key> "
-                    "(or set judge.api_key_env=null for a local server without authentication)"
-                )
-        kwargs: dict[str, Any] = {"api_key": key, "api_key_env": str(env) if env else None}
-        for k in (
-            "concurrency",
-            "timeout_s",
-            "max_retries",
-            "backoff_base_s",
-            "backoff_max_s",
-            "retry_after_max_s",
-        ):
-            if cfg.get(k) is not None:
-                kwargs[k] = cfg[k]
+        key = api_key_from_env(
+            env,
+            lambda name: (
+                f"judge {self.name}: environment variable {name} is not set: export {name}=<API key> "
+                "(or set judge.api_key_env=null for a local server without authentication)"
+            ),
+        )
+        kwargs: dict[str, Any] = {
+            "api_key": key,
+            "api_key_env": str(env) if env else None,
+            **client_tuning(cfg),
+        }
         try:
             self.client = ChatClient(
                 self.model, self.base_url, extra_body=cfg.get("extra_body") or {}, **kwargs

@@ -50,6 +50,7 @@ from __future__ import annotations
 import email.utils
 import importlib
 import logging
+import os
 import random
 import re
 import threading
@@ -329,6 +330,37 @@ class _Failure:
     kind: str = "http"
 
 
+#: :class:`ChatClient` arguments a flat config may set: concurrency, timeout, retries and backoff
+CLIENT_TUNING_KEYS = (
+    "concurrency",
+    "timeout_s",
+    "max_retries",
+    "backoff_base_s",
+    "backoff_max_s",
+    "retry_after_max_s",
+)
+
+
+def client_tuning(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The :data:`CLIENT_TUNING_KEYS` that ``config`` sets (keys holding None are left out)."""
+    return {name: config[name] for name in CLIENT_TUNING_KEYS if config.get(name) is not None}
+
+
+def api_key_from_env(env: Any, missing: Callable[[str], str]) -> str | None:
+    """The API key held by the environment variable named ``env`` (None when ``env`` is empty:
+    no authentication).
+
+    Raises:
+        UsageError: the variable is not set; the message is ``missing(<variable name>)``.
+    """
+    if not env:
+        return None
+    key = os.environ.get(str(env))
+    if not key:
+        raise UsageError(missing(str(env)))
+    return key
+
+
 @dataclass
 class ChatUsage:
     """Running totals of one client (thread-safe through the client's lock)."""
@@ -421,37 +453,25 @@ class ChatClient:
         Raises:
             UsageError: the config holds a key itself, or the named variable is not set.
         """
-        import os
-
         if config.get("api_key"):
             raise UsageError(
                 "put the API key in an environment variable and name it with api_key_env, "
                 "never in the config (it would be written to results)"
             )
         env = config.get("api_key_env")
-        key = None
-        if env:
-            key = os.environ.get(str(env))
-            if not key:
-                raise UsageError(
-                    f"environment variable {env} is not set: export {env}=<your API key> "
-                    f"(or set model.api_key_env=null for a server without authentication)"
-                )
+        key = api_key_from_env(
+            env,
+            lambda name: (
+                f"environment variable {name} is not set: export {name}=<your API key> "
+                f"(or set model.api_key_env=null for a server without authentication)"
+            ),
+        )
         kwargs: dict[str, Any] = {
             "api_key": key,
             "api_key_env": str(env) if env else None,
             "extra_body": _plain(config.get("extra_body") or {}),
+            **client_tuning(config),
         }
-        for name in (
-            "concurrency",
-            "timeout_s",
-            "max_retries",
-            "backoff_base_s",
-            "backoff_max_s",
-            "retry_after_max_s",
-        ):
-            if config.get(name) is not None:
-                kwargs[name] = config[name]
         kwargs.update(overrides)
         return cls(str(config.get("name") or ""), str(config.get("base_url") or ""), **kwargs)
 
