@@ -38,6 +38,19 @@ def _write_parquet(rows: list[dict[str, Any]], features: Any, path: Path) -> Non
     datasets.Dataset.from_dict(table, features=features).to_parquet(str(path))
 
 
+def _write_video(root: Path, name: str, kind: str | None, seconds: int, rng: random.Random) -> str:
+    """Write ``<root>/videos/<name>.mp4``: a good index video of ``seconds`` at 2 fps when ``kind``
+    is None, else a bad video of that kind (drawing from ``rng``); returns the kind, ``"good"`` for
+    a good one."""
+    path = root / "videos" / f"{name}.mp4"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind is None:
+        write_index_video(path, n_frames=2 * seconds, fps=2, gop=4)
+    else:
+        _write_bad(path, kind, rng)
+    return kind or "good"
+
+
 def write_perceptiontest_fixture(
     root: str | Path,
     n_videos: int = 3,
@@ -60,13 +73,7 @@ def write_perceptiontest_fixture(
     kinds: dict[str, str] = {}
     for k, kind in enumerate([None] * n_videos + list(bad)):
         name = f"video_{1000 + 37 * k + seed}"
-        path = root / "videos" / f"{name}.mp4"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if kind is None:
-            write_index_video(path, n_frames=2 * (6 + 2 * k), fps=2, gop=4)
-        else:
-            _write_bad(path, kind, rng)
-        kinds[name] = kind or "good"
+        kinds[name] = _write_video(root, name, kind, seconds=6 + 2 * k, rng=rng)
         for q in range(1 if kind else questions_per_video):
             n = len(rows)
             rows.append(
@@ -116,13 +123,7 @@ def write_egoschema_fixture(
     kinds: dict[str, str] = {}
     for k, kind in enumerate([None] * n_questions + list(bad)):
         uid = f"{seed:02d}{k:02d}a1b2-c3d4-4e5f-8a9b-{k:012d}"
-        path = root / "videos" / f"{uid}.mp4"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if kind is None:
-            write_index_video(path, n_frames=2 * (8 + k), fps=2, gop=4)
-        else:
-            _write_bad(path, kind, rng)
-        kinds[uid] = kind or "good"
+        kinds[uid] = _write_video(root, uid, kind, seconds=8 + k, rng=rng)
         options = ["C is cooking", "C is cleaning", "C is reading", "C is painting", "C is gardening"]
         rows.append(
             {
