@@ -45,6 +45,23 @@ def aitz(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return write_aitz_fixture(tmp_path_factory.mktemp("aitz"), bad=True)
 
 
+def run_tiny_model(
+    tmp_path: Path, tiny_model_dir: Path, task: str, data: Path
+) -> tuple[dict[str, Any], list[dict]]:
+    """``evalkit run`` of ``task`` on ``data`` with the tiny Qwen2-VL on CPU (small images, 12 new
+    tokens); the task's results and its sample records. The fixtures' bad rows are error records on
+    purpose (``runner.max_error_rate=1``): the run must still exit 0."""
+    out = tmp_path / "out"
+    proc = run_cli(
+        "run", f"task={task}", "model=hf", f"model.pretrained={tiny_model_dir}", "model.dtype=float32",
+        "model.device=cpu", "model.min_pixels=3136", "model.max_pixels=12544", f"task.dataset.path={data}",
+        f"output_dir={out}", "runner.progress=false", "runner.max_error_rate=1", "task.generation.max_new_tokens=12",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text())["tasks"][task]
+    return results, read_samples(out / "samples" / f"{task}.jsonl")
+
+
 # ------------------------------------------------------------------------------ action parsing
 
 
@@ -225,18 +242,9 @@ def test_aitz_gold_from_release_row() -> None:
 
 
 def test_screenspot_cli_tiny_model(tmp_path: Path, tiny_model_dir: Path, screenspot: dict[str, Any]) -> None:
-    out = tmp_path / "out"
-    proc = run_cli(
-        "run", "task=screenspot", "model=hf", f"model.pretrained={tiny_model_dir}", "model.dtype=float32",
-        "model.device=cpu", "model.min_pixels=3136", "model.max_pixels=12544", f"task.dataset.path={screenspot['root']}",
-        f"output_dir={out}", "runner.progress=false", "runner.max_error_rate=1", "task.generation.max_new_tokens=12",
-    )  # fmt: skip
-    # the fixture's bad rows are error records on purpose (runner.max_error_rate=1 above)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    t = json.loads((out / "results.json").read_text())["tasks"]["screenspot"]
+    t, samples = run_tiny_model(tmp_path, tiny_model_dir, "screenspot", screenspot["root"])
     assert t["n_samples"] == 10 and t["n_errors"] == 2
     assert set(t["breakdowns"]["platform"]) <= {"mobile", "desktop", "web"}
-    samples = read_samples(out / "samples" / "screenspot.jsonl")
     assert {s["error_type"] for s in samples if s["error"]} == {"input"}
     for s in samples:
         if s["error"] is None:
@@ -308,18 +316,10 @@ def test_screenspot_point_convention(tmp_path: Path, screenspot: dict[str, Any])
 
 
 def test_aitz_cli_tiny_model(tmp_path: Path, tiny_model_dir: Path, aitz: dict[str, Any]) -> None:
-    out = tmp_path / "out"
-    proc = run_cli(
-        "run", "task=aitz", "model=hf", f"model.pretrained={tiny_model_dir}", "model.dtype=float32",
-        "model.device=cpu", "model.min_pixels=3136", "model.max_pixels=12544", f"task.dataset.path={aitz['root']}",
-        f"output_dir={out}", "runner.progress=false", "runner.max_error_rate=1", "task.generation.max_new_tokens=12",
-    )  # fmt: skip
-    # the fixture's bad rows are error records on purpose (runner.max_error_rate=1 above)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    t = json.loads((out / "results.json").read_text())["tasks"]["aitz"]
+    t, sample_list = run_tiny_model(tmp_path, tiny_model_dir, "aitz", aitz["root"])
     assert t["n_samples"] == 10 and t["n_errors"] == 2  # missing screenshot, unknown gold action
     assert t["main_metric"] == "exact_match" and {"type_match", "exact_match"} <= set(t["metrics"])
-    samples = {s["id"]: s for s in read_samples(out / "samples" / "aitz.jsonl")}
+    samples = {s["id"]: s for s in sample_list}
     assert "Previous actions:\n1. scroll down\n2. click on the add to cart" in samples["2002-2"]["prompt"]
     assert "Previous actions:\nNone" in samples["1001-0"]["prompt"]
 
