@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import io
 import os
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 from evalkit.errors import InputError
@@ -83,13 +86,40 @@ def _to_rgb(img):
     return img
 
 
+_limit_lock = threading.Lock()
+_limit_users = 0
+_saved_limit: Any = None
+
+
+@contextlib.contextmanager
+def _own_pixel_limit() -> Iterator[None]:
+    """PIL's global bomb limit off while images decode (``load_image`` applies its own, from the
+    header). Thread-safe: request-building workers decode concurrently, and the limit is restored
+    only when the last of them is done."""
+    global _limit_users, _saved_limit
+    from PIL import Image
+
+    with _limit_lock:
+        if _limit_users == 0:
+            _saved_limit = Image.MAX_IMAGE_PIXELS
+            Image.MAX_IMAGE_PIXELS = None
+        _limit_users += 1
+    try:
+        yield
+    finally:
+        with _limit_lock:
+            _limit_users -= 1
+            if _limit_users == 0:
+                Image.MAX_IMAGE_PIXELS = _saved_limit
+
+
 def load_image(value: Any, max_pixels: int = DEFAULT_MAX_PIXELS):
     """Decode one dataset image value into an RGB ``PIL.Image`` (see module docstring).
 
     Raises:
         InputError: missing, empty, truncated, undecodable, or too large to decode safely.
     """
-    from PIL import Image, ImageOps
+    from PIL import ImageOps
 
     try:
         img = _open(value)
@@ -101,12 +131,8 @@ def load_image(value: Any, max_pixels: int = DEFAULT_MAX_PIXELS):
                 f"image is {width}x{height} = {width * height:,} px, above the {max_pixels:,} px limit "
                 "(possible decompression bomb); refused before decoding"
             )
-        old = Image.MAX_IMAGE_PIXELS
-        Image.MAX_IMAGE_PIXELS = None  # our own limit above applies
-        try:
+        with _own_pixel_limit():
             img.load()
-        finally:
-            Image.MAX_IMAGE_PIXELS = old
         if img.getexif().get(0x0112) is not None:  # Orientation, as datasets' Image feature does
             img = ImageOps.exif_transpose(img)
         return _to_rgb(img)
