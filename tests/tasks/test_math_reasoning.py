@@ -38,6 +38,7 @@ from evalkit.testing.math_reasoning import (
     write_mathvista_fixture,
 )
 from tests.helpers.fake_chat_server import FakeChatServer
+from tests.helpers.tiny_sweeps import sweep_on_tiny_model
 from tests.tasks.test_image_qa import _rows, run_fake
 
 CHOICES = ["circle", "square", "triangle"]
@@ -273,22 +274,21 @@ def test_mathvision_official_preset(tmp_path, vision):
 
 # --------------------------------------------------------------------------- re-scoring and CLI
 def test_score_cli_and_sweep_on_tiny_model(tmp_path, vista, vision, tiny_model_dir, cli):
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "mathvista_testmini").symlink_to(vista)
-    (data / "mathvision").symlink_to(vision)
-    proc = cli("run", "-m", "task=mathvista_testmini,mathvision", "model=hf", f"model.pretrained={tiny_model_dir}",
-               "model.max_pixels=50176", f"task.dataset.path={data}/${{task.name}}",
-               f"output_dir={tmp_path}/${{task.name}}", "batch_size=4", "task.generation.max_new_tokens=4",
-               "runner.progress=false")  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_dirs = sweep_on_tiny_model(
+        cli,
+        tmp_path,
+        tiny_model_dir,
+        {"mathvista_testmini": vista, "mathvision": vision},
+        "batch_size=4",
+        "task.generation.max_new_tokens=4",
+    )
     for name in ("mathvista_testmini", "mathvision"):
-        run_dir = next(p.parent for p in (tmp_path / name).rglob("results.json"))
+        run_dir = run_dirs[name]
         t = json.loads((run_dir / "results.json").read_text())["tasks"][name]
         rows = _rows(run_dir / "samples" / f"{name}.jsonl")
         assert t["n_samples"] == 4 and t["n_errors"] == 0
         assert t["metrics"]["accuracy"] == pytest.approx(sum(r["scores"]["accuracy"] for r in rows) / 4)
-    run_dir = next(p.parent for p in (tmp_path / "mathvista_testmini").rglob("results.json"))
+    run_dir = run_dirs["mathvista_testmini"]
     samples_file = run_dir / "samples" / "mathvista_testmini.jsonl"
     rows = _rows(samples_file)
     for r in rows:

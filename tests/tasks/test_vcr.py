@@ -12,6 +12,7 @@ import pytest
 from evalkit.plugins.vcr import is_refusal, span_scores, tokenize
 
 from evalkit.testing.vcr import EN_ROWS, ZH_ROWS, write_vcr_fixture
+from tests.helpers.tiny_sweeps import sweep_on_tiny_model
 from tests.tasks.test_image_qa import _rows, run_fake
 
 
@@ -103,17 +104,16 @@ def test_chinese_by_hand(tmp_path, zh_data):
 
 
 def test_score_cli_and_sweep_on_tiny_model(tmp_path, en_data, zh_data, tiny_model_dir, cli):
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "vcr_en_easy").symlink_to(en_data)
-    (data / "vcr_zh_easy").symlink_to(zh_data)
-    proc = cli("run", "-m", "task=vcr_en_easy,vcr_zh_easy", "model=hf", f"model.pretrained={tiny_model_dir}",
-               "model.max_pixels=50176", f"task.dataset.path={data}/${{task.name}}",
-               f"output_dir={tmp_path}/${{task.name}}", "batch_size=3", "task.generation.max_new_tokens=6",
-               "runner.progress=false")  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_dirs = sweep_on_tiny_model(
+        cli,
+        tmp_path,
+        tiny_model_dir,
+        {"vcr_en_easy": en_data, "vcr_zh_easy": zh_data},
+        "batch_size=3",
+        "task.generation.max_new_tokens=6",
+    )
     for name, lang, n_spans in (("vcr_en_easy", "en", 5), ("vcr_zh_easy", "zh", 3)):
-        run_dir = next(p.parent for p in (tmp_path / name).rglob("results.json"))
+        run_dir = run_dirs[name]
         t = json.loads((run_dir / "results.json").read_text())["tasks"][name]
         rows = _rows(run_dir / "samples" / f"{name}.jsonl")
         assert t["n_errors"] == 0 and t["counts"]["spans"] == n_spans
@@ -121,7 +121,7 @@ def test_score_cli_and_sweep_on_tiny_model(tmp_path, en_data, zh_data, tiny_mode
         assert t["metrics"]["jaccard"] == pytest.approx(sum(x[1] for x in ref) / n_spans)
         assert all(r["prompt"].count("<|image_pad|>") >= 1 for r in rows)
     # re-score an edited English file: the first image's spans restored exactly
-    run_dir = next(p.parent for p in (tmp_path / "vcr_en_easy").rglob("results.json"))
+    run_dir = run_dirs["vcr_en_easy"]
     samples_file = run_dir / "samples" / "vcr_en_easy.jsonl"
     rows = _rows(samples_file)
     for r, text in zip(rows, ["brown fox lazy dog", "nothing", "nothing"], strict=True):
