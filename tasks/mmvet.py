@@ -28,14 +28,13 @@ import statistics
 import warnings
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evalkit.plugins.judged import JudgedTaskMixin, JudgedTaskResult, clear_judge_error
 from evalkit.plugins.vqa import PromptedImageQATask
 
 from evalkit.errors import InputError, UsageError
-from evalkit.judge.client import LLMJudge, _is_none_judge
 from evalkit.tasks.base import MetricSpec, TaskResult
 from evalkit.types import Record, Sample
 
@@ -111,20 +110,11 @@ def split_capabilities(value: Any) -> list[str]:
     return [c.strip() for c in items if c.strip()]
 
 
-@dataclass
-class MMVetResult(TaskResult):
+class MMVetResult(JudgedTaskResult):
     """TaskResult plus the ``judge`` block (identity, prompt version, usage, estimated cost)."""
 
-    judge: dict[str, Any] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
-        """The results-contract layout plus ``judge``."""
-        out = super().to_json()
-        out["judge"] = self.judge
-        return out
-
-
-class MMVetTask(PromptedImageQATask):
+class MMVetTask(JudgedTaskMixin, PromptedImageQATask):
     """MM-Vet: LLM-graded correctness, per capability and capability combination."""
 
     version = "1"
@@ -133,11 +123,10 @@ class MMVetTask(PromptedImageQATask):
     metrics = {"score": MetricSpec(score="score"), "score_runs_std": MetricSpec(kind="corpus")}
     main_metric = "score"
     breakdown_keys = ("capability", "integration")
+    judge_suggestion = "judge=gpt-4-turbo (the Qwen2-VL report's grader; or judge=local judge.base_url=<url>)"
 
     def __init__(self, config: Mapping[str, Any]):
         super().__init__(config)
-        self.judge: LLMJudge | None = None
-        self.judge_summary: dict[str, Any] = {}
         self.run_totals: list[float] = []
 
     @property
@@ -169,26 +158,6 @@ class MMVetTask(PromptedImageQATask):
         return {}
 
     # ----------------------------------------------------------------- judge
-    def judge_config(self) -> dict[str, Any]:
-        """The resolved judge config; a usage error when there is none."""
-        cfg = self.config.get("judge")
-        if _is_none_judge(cfg):
-            raise UsageError(
-                f"task {self.name} needs an LLM judge: pass judge=gpt-4-turbo (the Qwen2-VL report's grader; "
-                "or judge=local judge.base_url=<url>); see docs/judge.md"
-            )
-        return dict(cfg)  # type: ignore[arg-type]
-
-    def before_run(self, config: Mapping[str, Any], output_dir: Path) -> None:
-        """Build the judge and health-check it before any model work."""
-        self.judge = LLMJudge.from_run_config(config, self.judge_config(), Path(output_dir), self.name)
-        try:
-            self.judge.health_check()
-        except Exception:
-            self.judge.close()
-            self.judge = None
-            raise
-
     def after_generation(
         self, records: list[Record], config: Mapping[str, Any], output_dir: Path
     ) -> list[Record]:
@@ -200,8 +169,7 @@ class MMVetTask(PromptedImageQATask):
         questions = self._columns([self.question_column])[self.question_column]
         convs, labels, owners = [], [], []
         for pos, rec in enumerate(records):
-            if rec.error_type == "score" and str(rec.error or "").startswith("judge:"):
-                rec.error, rec.error_type = None, None
+            clear_judge_error(rec)
             rec.extra.pop("grades", None)
             sample = by_id.get(rec.id)
             if rec.error is not None or sample is None:
@@ -249,9 +217,7 @@ class MMVetTask(PromptedImageQATask):
             for g, v in zip(runs, values, strict=True):
                 per_run[g["run"]].append(v)
         self.run_totals = [sum(v) / len(v) for _, v in sorted(per_run.items()) if v]
-        self.judge_summary = {**self.judge.describe(), "usage_this_run": usage}
-        self.judge.close()
-        self.judge = None
+        self.finish_judging(usage)
         return records
 
     # ----------------------------------------------------------------- aggregation

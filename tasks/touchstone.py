@@ -21,12 +21,12 @@ import math
 import warnings
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evalkit.errors import InputError, UsageError
-from evalkit.judge.client import LLMJudge, _is_none_judge
+from evalkit.plugins.judged import JudgedTaskMixin, JudgedTaskResult, clear_judge_error
+
+from evalkit.errors import InputError
 from evalkit.judge.parse_scores import PARSER_VERSION
 from evalkit.judge.touchstone import (
     ABILITIES,
@@ -80,20 +80,11 @@ def _count_images(value: Any) -> int:
         return 0
 
 
-@dataclass
-class TouchStoneResult(TaskResult):
+class TouchStoneResult(JudgedTaskResult):
     """TaskResult plus the ``judge`` block (judge identity, prompt, usage, cost, dropped rounds)."""
 
-    judge: dict[str, Any] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
-        """The results-contract layout plus ``judge``."""
-        out = super().to_json()
-        out["judge"] = self.judge
-        return out
-
-
-class TouchStoneTask(Task):
+class TouchStoneTask(JudgedTaskMixin, Task):
     """TouchStone: answers judged pairwise against the reference, twice with positions swapped."""
 
     version = "2"
@@ -113,12 +104,11 @@ class TouchStoneTask(Task):
     id_column = "index"
     question_column = "question"
     image_column = "image"
+    judge_suggestion = "judge=gpt-4 (or judge=local judge.base_url=<url>, judge=qwen-max)"
 
     def __init__(self, config: Mapping[str, Any]):
         super().__init__(config)
-        self.judge: LLMJudge | None = None
         self.output_dir: Path | None = None
-        self.judge_summary: dict[str, Any] = {}
 
     # ----------------------------------------------------------------- data
     def _column(self, name: str) -> list[Any]:
@@ -166,26 +156,10 @@ class TouchStoneTask(Task):
         return {}
 
     # ----------------------------------------------------------------- judge
-    def judge_config(self) -> dict[str, Any]:
-        """The resolved judge config (``task.judge: ${judge}``); a usage error when there is none."""
-        cfg = self.config.get("judge")
-        if _is_none_judge(cfg):
-            raise UsageError(
-                f"task {self.name} needs an LLM judge: pass judge=gpt-4 (or judge=local judge.base_url=<url>, "
-                "judge=qwen-max); see docs/judge.md"
-            )
-        return dict(cfg)  # type: ignore[arg-type]
-
     def before_run(self, config: Mapping[str, Any], output_dir: Path) -> None:
-        """Build the judge and health-check it before any model work (one clear line on failure)."""
+        """Remember the output folder (for the radar plot), then build and health-check the judge."""
         self.output_dir = Path(output_dir)
-        self.judge = LLMJudge.from_run_config(config, self.judge_config(), self.output_dir, self.name)
-        try:
-            self.judge.health_check()
-        except Exception:
-            self.judge.close()
-            self.judge = None
-            raise
+        super().before_run(config, output_dir)
 
     def after_generation(
         self, records: list[Record], config: Mapping[str, Any], output_dir: Path
@@ -204,8 +178,7 @@ class TouchStoneTask(Task):
         descriptions = self._column("human_annotation")
         convs, labels, owners = [], [], []
         for pos, rec in enumerate(records):
-            if rec.error_type == "score" and str(rec.error or "").startswith("judge:"):
-                rec.error, rec.error_type = None, None
+            clear_judge_error(rec)
             rec.extra.pop("judge", None)
             if rec.error is not None:
                 continue
@@ -247,9 +220,7 @@ class TouchStoneTask(Task):
                 why = "; ".join(f"r{k + 1}: {rr.status}" + (f" ({rr.error})" if rr.error else "")
                                 for k, rr in enumerate(item.rounds))  # fmt: skip
                 rec.error, rec.error_type = f"judge: no valid round ({why})", "score"
-        self.judge_summary = {**self.judge.describe(), "usage_this_run": usage}
-        self.judge.close()
-        self.judge = None
+        self.finish_judging(usage)
         return records
 
     # ----------------------------------------------------------------- aggregation
