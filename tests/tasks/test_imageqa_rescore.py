@@ -10,16 +10,13 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from evalkit.api import compose, evaluate
 from evalkit.errors import UsageError
 from evalkit.metrics import extract_choice
 from evalkit.runner.rescore import detect_format, read_lmms_eval, read_vlmevalkit, rescore
 from evalkit.runner.runner import score_record
-from evalkit.tasks.registry import build_task
 from evalkit.testing.image_qa import (
     chartqa_split,
     lmms_eval_log_entry,
@@ -31,33 +28,10 @@ from evalkit.testing.image_qa import (
     write_xlsx,
 )
 from evalkit.types import Record
+from tests.tasks.test_image_qa import LENIENT, _rows, run_fake
+from tests.tasks.test_image_qa import task_samples as _task
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*samples had errors:UserWarning")
-# the fixtures hold bad rows on purpose (error records are asserted); the run-level error gate
-# (runner.max_error_rate) is tested on its own, so it is opened here
-LENIENT = "runner.max_error_rate=1.0"
-
-
-def _rows(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def _task(name: str, data: Path, *overrides: str):
-    t = build_task(compose(name, "tiny", [f"task.dataset.path={data}", *overrides])["task"])
-    t.load()
-    return t, t.samples()
-
-
-def _fake_run(tmp_path: Path, task: str, data: Path, answers: dict[str, Any], *overrides: str) -> dict:
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    answers_file = tmp_path / f"answers-{task}.json"
-    answers_file.write_text(json.dumps(answers, ensure_ascii=False))
-    return evaluate(
-        task,
-        "tiny",
-        [f"task.dataset.path={data}", f"output_dir={tmp_path / 'out'}", "model.backend=fake", "+model.mode=table",
-         f"+model.answers={answers_file}", "runner.progress=false", LENIENT, "runner.cache=false", *overrides],
-    )  # fmt: skip
 
 
 def _write_jsonl(path: Path, objs: list[dict]) -> Path:
@@ -96,16 +70,18 @@ def test_score_cli_rescores_evalkit_and_lmms_eval_files(tmp_path, rw_data, cli):
     # 1. evalkit's own samples file, with one prediction edited after the run
     vq = write_image_qa_fixture("vqav2", tmp_path / "vqav2", n_rows=4, seed=9)
     task, samples = _task("vqav2", vq)
-    first = _fake_run(tmp_path / "run", "vqav2", vq, {s.id: "zzz" for s in samples})
+    first = run_fake(tmp_path / "run", "vqav2", vq, {s.id: "zzz" for s in samples})
     assert first["tasks"]["vqav2"]["metrics"]["vqa_accuracy"] == 0.0
-    samples_file = tmp_path / "run" / "out" / "samples" / "vqav2.jsonl"
+    samples_file = tmp_path / "run" / "out-vqav2" / "samples" / "vqav2.jsonl"
     rows = _rows(samples_file)
     top = max(set(rows[0]["target"]), key=rows[0]["target"].count)
     rows[0]["prediction"] = top  # the majority answer (>= 4 of 10 annotators): VQA accuracy 1
     _write_jsonl(samples_file, rows)
     proc = cli("score", "task=vqav2", f"samples={samples_file}", f"task.dataset.path={vq}")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    res = json.loads((tmp_path / "run" / "out" / "results.json").read_text())  # written beside the samples
+    res = json.loads(
+        (tmp_path / "run" / "out-vqav2" / "results.json").read_text()
+    )  # written beside the samples
     assert res["tasks"]["vqav2"]["metrics"]["vqa_accuracy"] == pytest.approx(1 / 4)
     assert res["provenance"]["rescored_format"] == "evalkit" and res["provenance"]["rescored_from"] == str(
         samples_file
@@ -386,8 +362,8 @@ def test_malformed_mtvqa_rows_become_error_records(tmp_path):
             "lang": [r[1] for r in rows], "id": [r[0] for r in rows]}  # fmt: skip
     data = write_split(tmp_path / "m" / "data" / "test-00000-of-00001.parquet", cols, features).parent.parent
     answers = {"1_0": "Ausgang", "4_1": "uscita!", "5_0": "Ausgang", "6_0": "Ausgang"}
-    t = _fake_run(tmp_path, "mtvqa", data, answers)["tasks"]["mtvqa"]
-    out = {r["id"]: r for r in _rows(tmp_path / "out" / "samples" / "mtvqa.jsonl")}
+    t = run_fake(tmp_path, "mtvqa", data, answers)["tasks"]["mtvqa"]
+    out = {r["id"]: r for r in _rows(tmp_path / "out-mtvqa" / "samples" / "mtvqa.jsonl")}
     expect = {
         "2_qa_pairs": "malformed qa_pairs: not a JSON/Python list",
         "3_0": "missing or empty 'answer'",
@@ -413,9 +389,9 @@ def test_missing_answers_and_bad_rows_in_vqa_tasks(tmp_path):
         tmp_path / "v" / "data" / "validation-00000-of-00001.parquet", cols, features
     ).parent.parent
     ids = [str(q) for q in cols["question_id"]]
-    t = _fake_run(tmp_path / "v", "vqav2", data, {i: "yes" for i in ids})["tasks"]["vqav2"]
+    t = run_fake(tmp_path / "v", "vqav2", data, {i: "yes" for i in ids})["tasks"]["vqav2"]
     assert t["n_errors"] == 3 and t["n_scored"] == 2
-    out = {r["id"]: r for r in _rows(tmp_path / "v" / "out" / "samples" / "vqav2.jsonl")}
+    out = {r["id"]: r for r in _rows(tmp_path / "v" / "out-vqav2" / "samples" / "vqav2.jsonl")}
     assert "missing gold answers" in out[ids[1]]["error"]
     assert "must be strings" in out[ids[2]]["error"]
     assert out[ids[3]]["error_type"] == "input" and "image" in out[ids[3]]["error"]
@@ -424,7 +400,7 @@ def test_missing_answers_and_bad_rows_in_vqa_tasks(tmp_path):
     cols, features = chartqa_split(3, seed=4)
     cols["answer"][0] = None
     data = write_split(tmp_path / "c" / "data" / "test-00000-of-00001.parquet", cols, features).parent.parent
-    t = _fake_run(tmp_path / "c", "chartqa", data, {"0": "1", "1": "1", "2": "1"})["tasks"]["chartqa"]
+    t = run_fake(tmp_path / "c", "chartqa", data, {"0": "1", "1": "1", "2": "1"})["tasks"]["chartqa"]
     assert t["n_errors"] == 1
     from evalkit.testing.image_qa import ai2d_split
 
@@ -432,7 +408,7 @@ def test_missing_answers_and_bad_rows_in_vqa_tasks(tmp_path):
     cols["answer"][0] = "7"
     cols["options"][1] = []
     data = write_split(tmp_path / "a" / "data" / "test-00000-of-00001.parquet", cols, features).parent.parent
-    t = _fake_run(tmp_path / "a", "ai2d", data, {"0": "A", "1": "A", "2": "A"})["tasks"]["ai2d"]
+    t = run_fake(tmp_path / "a", "ai2d", data, {"0": "A", "1": "A", "2": "A"})["tasks"]["ai2d"]
     assert t["n_errors"] == 2 and t["n_scored"] == 1
 
 
