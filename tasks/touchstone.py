@@ -329,18 +329,14 @@ class TouchStoneTask(JudgedTaskMixin, Task):
         })  # fmt: skip
         result = TouchStoneResult(
             metrics=metrics,
-            main_metric=self.main_metric,
-            paper_scale=self.paper_scale,
-            aggregation={k: v.to_json() for k, v in self.metrics.items()},
             breakdowns=breakdowns,
             n_samples=len(records),
             n_scored=len(scored),
             n_errors=n_errors,
             counts=dict(counts),
             notes=notes,
-            task_version=f"{self.name}-{self.version}",
-            protocol=self.protocol(),
             judge=judge_block,
+            **self.result_identity(),
         )
         if self.output_dir is not None and "ability" in breakdowns:
             from evalkit.judge.radar import RADAR_FILE, plot_ability_radar

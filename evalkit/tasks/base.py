@@ -257,19 +257,26 @@ class Task(ABC):
                     }
         return TaskResult(
             metrics=metrics,
-            main_metric=self.main_metric,
-            paper_scale=self.paper_scale,
-            aggregation={k: v.to_json() for k, v in self.metrics.items()},
             breakdowns=breakdowns,
             n_samples=len(records),
             n_scored=len(scored),
             n_errors=n_errors,
             errors_by_type=_errors_by_type(records),
             counts=self.counts(records),
-            task_version=f"{self.name}-{self.version}",
-            protocol=self.protocol(),
             cluster_key=self.cluster_key,
+            **self.result_identity(),
         )
+
+    def result_identity(self) -> dict[str, Any]:
+        """The :class:`TaskResult` fields that describe the task, not its records: main metric,
+        paper scale, metric definitions (``aggregation``), task version and protocol."""
+        return {
+            "main_metric": self.main_metric,
+            "paper_scale": self.paper_scale,
+            "aggregation": {k: v.to_json() for k, v in self.metrics.items()},
+            "task_version": f"{self.name}-{self.version}",
+            "protocol": self.protocol(),
+        }
 
     def counts(self, records: Sequence[Record]) -> dict[str, int]:
         """Task-specific counters (e.g. ``unparsed``) recorded next to the metrics."""
