@@ -14,7 +14,7 @@ from evalkit.testing.mmstar import write_mmstar_fixture, write_mmt_fixture
 from tests.conftest import read_samples, run_cli
 from tests.helpers.fake_runs import fake_run as _fake_run
 from tests.helpers.fake_runs import loaded_task as _task
-from tests.helpers.fake_runs import run_dir as _run_dir
+from tests.helpers.tiny_sweeps import sweep_on_tiny_model
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*samples had errors:UserWarning")
 
@@ -108,27 +108,27 @@ def test_mmt_bench_by_hand_and_test_submission(tmp_path):
 
 
 def test_cli_sweep_on_tiny_model_and_rescore(tmp_path, tiny_model_dir):
-    write_mmstar_fixture(tmp_path / "data" / "mmstar", n_rows=3)
-    write_mmt_fixture(tmp_path / "data" / "mmt_bench", n_rows=3)
-    proc = run_cli("run", "-m", "task=mmstar,mmt_bench", "model=hf", f"model.pretrained={tiny_model_dir}",
-                   "model.max_pixels=50176", f"task.dataset.path={tmp_path}/data/${{task.name}}",
-                   f"output_dir={tmp_path}/${{task.name}}", "task.generation.max_new_tokens=4",
-                   "runner.progress=false")  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    fixtures = {
+        "mmstar": write_mmstar_fixture(tmp_path / "fixtures" / "mmstar", n_rows=3),
+        "mmt_bench": write_mmt_fixture(tmp_path / "fixtures" / "mmt_bench", n_rows=3),
+    }
+    run_dirs = sweep_on_tiny_model(
+        run_cli, tmp_path, tiny_model_dir, fixtures, "task.generation.max_new_tokens=4"
+    )
     for name in ("mmstar", "mmt_bench"):
-        run_dir = _run_dir(tmp_path / name)
+        run_dir = run_dirs[name]
         t = json.loads((run_dir / "results.json").read_text())["tasks"][name]
         assert t["n_samples"] == 3 and t["n_errors"] == 0
         rows = read_samples(run_dir / "samples" / f"{name}.jsonl")
         assert t["metrics"]["accuracy"] == pytest.approx(sum(r["scores"]["accuracy"] for r in rows) / 3)
-    star_dir = _run_dir(tmp_path / "mmstar")
+    star_dir = run_dirs["mmstar"]
     rows = read_samples(star_dir / "samples" / "mmstar.jsonl")
     for r in rows:
         assert r["scores"]["accuracy"] == mmstar_match(r["prediction"], r["target"])
         r["prediction"] = f"The answer is {r['target']}"
     path = star_dir / "samples" / "mmstar.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    proc = run_cli("score", "task=mmstar", f"samples={path}", f"task.dataset.path={tmp_path}/data/mmstar")
+    proc = run_cli("score", "task=mmstar", f"samples={path}", f"task.dataset.path={fixtures['mmstar']}")
     assert proc.returncode == 0, proc.stderr[-2000:]
     again = json.loads((star_dir / "results.json").read_text())["tasks"]["mmstar"]
     assert again["metrics"]["accuracy"] == 1.0

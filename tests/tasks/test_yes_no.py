@@ -14,7 +14,7 @@ from evalkit.testing.yes_no import hallusion_rows, mme_split, write_hallusion_fi
 from tests.conftest import read_samples, run_cli
 from tests.helpers.fake_runs import fake_run as _fake_run
 from tests.helpers.fake_runs import loaded_task as _task
-from tests.helpers.fake_runs import run_dir as _run_dir
+from tests.helpers.tiny_sweeps import sweep_on_tiny_model
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*samples had errors:UserWarning")
 
@@ -168,14 +168,18 @@ def test_hallusion_vs_without_figure_unknown_counts_right(tmp_path):
 
 # --------------------------------------------------------------------------- CLI, tiny model
 def test_cli_sweep_on_tiny_model_and_rescore(tmp_path, tiny_model_dir):
-    write_mme_fixture(tmp_path / "data" / "mme", n_images=2)
-    write_hallusion_fixture(tmp_path / "data" / "hallusionbench", n_sets=1)
-    proc = run_cli("run", "-m", "task=mme,hallusionbench", "model=hf", f"model.pretrained={tiny_model_dir}",
-                   "model.max_pixels=50176", f"task.dataset.path={tmp_path}/data/${{task.name}}",
-                   f"output_dir={tmp_path}/${{task.name}}", "task.generation.max_new_tokens=4",
-                   "runner.progress=false")  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    mme_dir, hb_dir = _run_dir(tmp_path / "mme"), _run_dir(tmp_path / "hallusionbench")
+    mme_root = tmp_path / "fixtures" / "mme"
+    write_mme_fixture(mme_root, n_images=2)
+    hb_root = tmp_path / "fixtures" / "hallusionbench"
+    write_hallusion_fixture(hb_root, n_sets=1)
+    run_dirs = sweep_on_tiny_model(
+        run_cli,
+        tmp_path,
+        tiny_model_dir,
+        {"mme": mme_root, "hallusionbench": hb_root},
+        "task.generation.max_new_tokens=4",
+    )
+    mme_dir, hb_dir = run_dirs["mme"], run_dirs["hallusionbench"]
     mme = json.loads((mme_dir / "results.json").read_text())["tasks"]["mme"]
     rows = read_samples(mme_dir / "samples" / "mme.jsonl")
     assert mme["n_samples"] == 4 and mme["n_errors"] == 0
@@ -189,7 +193,7 @@ def test_cli_sweep_on_tiny_model_and_rescore(tmp_path, tiny_model_dir):
         r["prediction"] = r["target"]
     path = mme_dir / "samples" / "mme.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    proc = run_cli("score", "task=mme", f"samples={path}", f"task.dataset.path={tmp_path}/data/mme")
+    proc = run_cli("score", "task=mme", f"samples={path}", f"task.dataset.path={mme_root}")
     assert proc.returncode == 0, proc.stderr[-2000:]
     again = json.loads((mme_dir / "results.json").read_text())["tasks"]["mme"]
     assert again["metrics"]["total"] == pytest.approx(400.0)
