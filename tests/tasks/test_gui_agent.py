@@ -62,6 +62,28 @@ def run_tiny_model(
     return results, read_samples(out / "samples" / f"{task}.jsonl")
 
 
+def rescore_edited(tmp_path: Path, task: str, data: Path, predictions: dict[str, str]) -> dict[str, Any]:
+    """Edit the predictions of some samples (id -> new text) in the samples file of an earlier
+    :func:`run_fake` of ``task``, re-score it with ``evalkit score`` and return the task's new
+    results (written beside the samples)."""
+    out = tmp_path / f"out-{task}"
+    samples_file = out / "samples" / f"{task}.jsonl"
+    lines = read_samples(samples_file)
+    for s in lines:
+        if s["id"] in predictions:
+            s["prediction"] = predictions[s["id"]]
+    samples_file.write_text("".join(json.dumps(s) + "\n" for s in lines))
+    proc = run_cli(
+        "score",
+        f"task={task}",
+        f"samples={samples_file}",
+        f"task.dataset.path={data}",
+        "runner.max_error_rate=1",
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads((out / "results.json").read_text())["tasks"][task]
+
+
 # ------------------------------------------------------------------------------ action parsing
 
 
@@ -369,39 +391,12 @@ def test_rescore_recomputes_clicks_and_actions(
     rows = [r for r in screenspot["rows"] if not r["file_name"].startswith("bad_")]
     ids = [f"{i:05d}-{r['file_name']}" for i, r in enumerate(rows)]
     run_fake(tmp_path, "screenspot", screenspot["root"], dict.fromkeys(ids, "no click"))
-    samples_file = tmp_path / "out-screenspot" / "samples" / "screenspot.jsonl"
-    lines = read_samples(samples_file)
-    for s in lines:
-        if s["id"] == ids[0]:
-            s["prediction"] = format_point(box_center(rows[0]["box_px"]), "qwen2_vl", rows[0]["size"])
-    samples_file.write_text("".join(json.dumps(s) + "\n" for s in lines))
-    proc = run_cli(
-        "score",
-        "task=screenspot",
-        f"samples={samples_file}",
-        f"task.dataset.path={screenspot['root']}",
-        "runner.max_error_rate=1",
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    res = json.loads((tmp_path / "out-screenspot" / "results.json").read_text())
-    assert res["tasks"]["screenspot"]["metrics"]["accuracy"] == pytest.approx(1 / 8)
+    centre = format_point(box_center(rows[0]["box_px"]), "qwen2_vl", rows[0]["size"])
+    t = rescore_edited(tmp_path, "screenspot", screenspot["root"], {ids[0]: centre})
+    assert t["metrics"]["accuracy"] == pytest.approx(1 / 8)
 
     run_fake(tmp_path, "aitz", aitz["root"], {s["id"]: "no idea" for s in aitz["steps"]})
-    samples_file = tmp_path / "out-aitz" / "samples" / "aitz.jsonl"
-    lines = read_samples(samples_file)
-    for s in lines:
-        if s["id"] == "1001-0":
-            s["prediction"] = "PRESS HOME"
-    samples_file.write_text("".join(json.dumps(s) + "\n" for s in lines))
-    proc = run_cli(
-        "score",
-        "task=aitz",
-        f"samples={samples_file}",
-        f"task.dataset.path={aitz['root']}",
-        "runner.max_error_rate=1",
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    t = json.loads((tmp_path / "out-aitz" / "results.json").read_text())["tasks"]["aitz"]
+    t = rescore_edited(tmp_path, "aitz", aitz["root"], {"1001-0": "PRESS HOME"})
     assert t["metrics"]["exact_match"] == pytest.approx(1 / 8) and t["metrics"][
         "type_match"
     ] == pytest.approx(1 / 8)
