@@ -103,6 +103,18 @@ def template_fields(template: str) -> set[str]:
     return names
 
 
+def question_fields(question: str) -> dict[str, str]:
+    """The template fields every task fills from its question: ``{question}``, ``{question_capitalized}``."""
+    return {"question": question, "question_capitalized": question.capitalize()}
+
+
+def write_submission_json(entries: Sequence[Mapping[str, Any]], path: Path) -> Path:
+    """Write an official submission file (a JSON list, folders created) and return its path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(entries, ensure_ascii=False, indent=1))
+    return path
+
+
 def gold_answers(value: Any, column: str) -> list[str]:
     """The gold answers of a sample as a non-empty list of strings, or an :class:`InputError`."""
     if isinstance(value, str):
@@ -258,8 +270,7 @@ class PromptedImageQATask(ImageQATask):
     # ----------------------------------------------------------------- requests
     def prompt_fields(self, sample: Sample, row: Mapping[str, Any]) -> dict[str, str]:
         """The values of the template fields for one sample (InputError on bad data)."""
-        question = self.question(dict(row))
-        return {"question": question, "question_capitalized": question.capitalize()}
+        return question_fields(self.question(dict(row)))
 
     def image_value(self, sample: Sample, row: Mapping[str, Any]) -> Any:
         """The undecoded image value of a sample (default: the row's image column)."""
@@ -268,6 +279,13 @@ class PromptedImageQATask(ImageQATask):
     def check_target(self, sample: Sample) -> list[str]:
         """The sample's gold answers as strings; an :class:`InputError` when unusable."""
         return gold_answers(sample.target, self.answer_column)
+
+    def scored_answers(self, sample: Sample) -> list[str]:
+        """The gold answers to score against; a ValueError (a per-sample score error) when unusable."""
+        try:
+            return self.check_target(sample)
+        except InputError as exc:
+            raise ValueError(str(exc)) from None
 
     def build_request(self, sample: Sample) -> Request:
         """Image + the selected template filled with the sample's fields (cheap checks first)."""
@@ -284,10 +302,7 @@ class PromptedImageQATask(ImageQATask):
     # ----------------------------------------------------------------- scoring
     def score(self, sample: Sample, prediction: str) -> dict[str, float]:
         """The task's official per-sample score (ValueError when the gold answers are unusable)."""
-        try:
-            answers = self.check_target(sample)
-        except InputError as exc:
-            raise ValueError(str(exc)) from None
+        answers = self.scored_answers(sample)
         fn, _ = SCORERS[self.active_scorer]
         return {self.scorer: float(fn(prediction, answers))}
 
@@ -302,10 +317,7 @@ class PromptedImageQATask(ImageQATask):
         """The official submission JSON for a hidden-answer split (every sample, errors as "")."""
         if self.submission_id_key is None:
             return None
-        entries = [self.submission_entry(r) for r in records]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(entries, ensure_ascii=False, indent=1))
-        return path
+        return write_submission_json([self.submission_entry(r) for r in records], path)
 
     def aggregate(self, records: Sequence[Record]) -> TaskResult:
         """The generic aggregate, plus a note for every metric that has no scored sample."""
@@ -394,9 +406,7 @@ class VQAv2Task(PromptedImageQATask):
         answered = {e["question_id"]: e for e in (self.submission_entry(r) for r in records)}
         entries = [answered.pop(q, {"question_id": q, "answer": ""}) for q in self.submission_questions]
         entries += list(answered.values())  # ids missing from the questions file are kept
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(entries, ensure_ascii=False, indent=1))
-        return path
+        return write_submission_json(entries, path)
 
     def aggregate(self, records: Sequence[Record]) -> TaskResult:
         """Notes on the submission file: padded to the questions file, or why EvalAI may reject it."""
@@ -624,7 +634,7 @@ class OCRVQATask(PromptedImageQATask):
             raise q
         if not isinstance(q, str) or not q.strip():
             raise InputError("missing or empty question in 'questions'")
-        return {"question": q, "question_capitalized": q.capitalize()}
+        return question_fields(q)
 
     def build_request(self, sample: Sample) -> Request:
         """Malformed rows fail before anything else."""
@@ -714,10 +724,7 @@ class InfoVQATask(PromptedImageQATask):
 
     def score(self, sample: Sample, prediction: str) -> dict[str, float]:
         """ANLS with the configured threshold (official 0.5) and variant (default ``rrc``)."""
-        try:
-            answers = self.check_target(sample)
-        except InputError as exc:
-            raise ValueError(str(exc)) from None
+        answers = self.scored_answers(sample)
         return {"anls": anls(prediction, answers, self.threshold, str(self.metric_variant))}
 
     def protocol(self) -> dict[str, Any]:
