@@ -32,7 +32,7 @@ from typing import Any
 from evalkit.errors import InputError, MissingDependencyError, UsageError
 from evalkit.media.image import load_image
 from evalkit.metrics.caption import CAPTION_METRICS, evaluate_captions
-from evalkit.tasks.base import MetricSpec, TaskResult
+from evalkit.tasks.base import MetricSpec, TaskResult, write_submission_json
 from evalkit.tasks.image_qa import ImageQATask
 from evalkit.types import GenerationParams, ImagePart, Record, Request, Sample, as_str_list, user_message
 
@@ -226,9 +226,7 @@ class CaptionTask(ImageQATask):
             numbers = re.findall(r"\d+", r.id)
             image_id: Any = int(numbers[-1]) if numbers else r.id
             entries.append({"image_id": image_id, "caption": r.prediction if r.error is None else ""})
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(entries, ensure_ascii=False, indent=1))
-        return path
+        return write_submission_json(entries, path)
 
     def protocol(self) -> dict[str, Any]:
         """Adds the metric definition and the columns used to the recorded protocol."""

@@ -13,13 +13,12 @@ published val/test numbers) or ``paper`` (the PyPI ``anls`` package); see
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from evalkit.metrics import anls
-from evalkit.tasks.base import MetricSpec
+from evalkit.tasks.base import MetricSpec, write_submission_json
 from evalkit.tasks.image_qa import ImageQATask, anls_description, anls_settings, strip_answer
 from evalkit.types import Record, Sample, as_str_list
 
@@ -54,9 +53,7 @@ class DocVQATask(ImageQATask):
             entries.append(
                 {"questionId": qid, "answer": strip_answer(r.prediction) if r.error is None else ""}
             )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(entries, ensure_ascii=False, indent=1))
-        return path
+        return write_submission_json(entries, path)
 
     def protocol(self) -> dict[str, Any]:
         """Adds the ANLS definition (threshold and variant) to the recorded protocol."""

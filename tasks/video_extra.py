@@ -31,7 +31,7 @@ from typing import Any
 from evalkit.plugins.video_qa import LETTERS, VideoQATask, find_video
 
 from evalkit.errors import InputError, UsageError
-from evalkit.tasks.base import MetricSpec
+from evalkit.tasks.base import MetricSpec, write_submission_json
 from evalkit.types import Record, Request, Sample
 
 
@@ -209,9 +209,7 @@ class PerceptionTestTask(HubVideoMCTask):
                     "pred_id": self.predicted_index(r),
                 }
             )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(entries, ensure_ascii=False, indent=1))
-        return path
+        return write_submission_json(entries, path)
 
 
 class EgoSchemaTask(HubVideoMCTask):

@@ -40,7 +40,7 @@ from evalkit.metrics import (
     textvqa_accuracy,
     vqa_accuracy,
 )
-from evalkit.tasks.base import MetricSpec, TaskResult
+from evalkit.tasks.base import MetricSpec, TaskResult, write_submission_json
 from evalkit.tasks.image_qa import ImageQATask, anls_description, anls_settings, strip_answer
 from evalkit.types import ImagePart, Record, Request, Sample, user_message
 
@@ -106,13 +106,6 @@ def template_fields(template: str) -> set[str]:
 def question_fields(question: str) -> dict[str, str]:
     """The template fields every task fills from its question: ``{question}``, ``{question_capitalized}``."""
     return {"question": question, "question_capitalized": question.capitalize()}
-
-
-def write_submission_json(entries: Sequence[Mapping[str, Any]], path: Path) -> Path:
-    """Write an official submission file (a JSON list, folders created) and return its path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(entries, ensure_ascii=False, indent=1))
-    return path
 
 
 def gold_answers(value: Any, column: str) -> list[str]:

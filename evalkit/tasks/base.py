@@ -56,6 +56,14 @@ class MetricSpec:
         return out
 
 
+def write_submission_json(entries: Sequence[Mapping[str, Any]], path: Path) -> Path:
+    """Write an official submission file (a JSON list, folders created) and return its path: the
+    helper behind :meth:`Task.write_submission` of the tasks whose servers take JSON lists."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(entries, ensure_ascii=False, indent=1))
+    return path
+
+
 @dataclass
 class TaskResult:
     """The aggregate of one task, written under ``results.json["tasks"][name]``."""
