@@ -186,10 +186,6 @@ def _hydra_job(cfg) -> None:  # the body of `evalkit run`, called by Hydra per j
 def cmd_run(args: list[str]) -> int:
     """``evalkit run``: compose with Hydra (supports -m sweeps, launchers, --cfg job) and run."""
     check_no_secrets(args)
-    if not any(a.startswith("--") for a in args):  # not a config view (--cfg, --info, --help)
-        from evalkit import warmup
-
-        warmup.start_for_args(args)  # the backend's libraries load while the config is checked
     check_names(args)
     register_entry_point_tasks(args)
     register_output_dir_resolver()
@@ -210,6 +206,10 @@ def cmd_run(args: list[str]) -> int:
         raise
     except Exception as exc:  # Hydra/OmegaConf composition errors: one line
         raise hydra_error_to_usage(exc) from None
+    if not any(a.startswith("--") for a in args):  # not a config view (--cfg, --info, --help)
+        from evalkit import warmup
+
+        warmup.start_for_args(args)  # the backend's libraries load while Hydra composes the job
     import hydra
 
     _SWEPT.clear()

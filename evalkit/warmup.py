@@ -2,8 +2,9 @@
 
 Importing torch and transformers takes seconds and is the larger part of a small run's start-up.
 The command line and the Python API know the model group as soon as they see the arguments, so they
-start these imports in one background thread (:func:`start_for_model`) while the main thread checks
-and composes the config, builds the task and takes the output lock. Only the imports the chosen
+start these imports in one background thread (:func:`start_for_model`) while the main thread
+composes the config (the command line once its argument checks have passed, so a refused command
+does not pay for them). Only the imports the chosen
 backend needs are made (:attr:`evalkit.models.base.Model.warm_modules`; none for the API and fake
 backends), after ``datasets`` (:data:`COMMON_MODULES`: every task loads its data with it, and it
 brings pandas and pyarrow, over a second to import).

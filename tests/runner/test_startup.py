@@ -203,3 +203,29 @@ def test_cpu_model_turns_the_pipeline_on_only_when_preprocessing_is_a_large_shar
     # explicit settings are never second-guessed
     info = _on_host_run(tmp_path / "c", docvqa_dir, OnHostModel(0.3, 0.3), workers=0, prefetch_batches=0)
     assert info == {"workers": 0, "prefetch_batches": 0}
+
+
+def test_a_refused_command_starts_no_background_imports(monkeypatch) -> None:
+    """A misspelt key is refused before the warm-up starts: the error does not wait behind seconds
+    of torch imports competing for the GIL. A valid command line starts them (before Hydra's job)."""
+    import pytest
+
+    from evalkit import cli
+    from evalkit.errors import UsageError
+
+    monkeypatch.setattr(warmup, "_thread", None)
+    with pytest.raises(UsageError, match="bogus"):
+        cli.cmd_run(["task=docvqa_mini", "model=tiny", "runner.bogus=1"])
+    assert warmup._thread is None
+    started: list[list[str]] = []
+    monkeypatch.setattr(warmup, "start_for_args", lambda args: started.append(list(args)))
+    monkeypatch.setattr(cli, "hydra_error_to_usage", lambda exc: UsageError(f"stopped: {exc}"))
+    import hydra
+
+    def no_job(*a, **k):  # stop right where Hydra would compose and run the job
+        raise UsageError("job not run in this test")
+
+    monkeypatch.setattr(hydra, "main", lambda **kw: lambda fn: no_job)
+    with pytest.raises(UsageError, match="job not run"):
+        cli.cmd_run(["task=docvqa_mini", "model=tiny", "limit=1"])
+    assert started == [["task=docvqa_mini", "model=tiny", "limit=1"]]
