@@ -14,6 +14,7 @@ flight; rerunning the same command resumes where it stopped.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -125,6 +126,8 @@ class Runner:
         self.loading: BackgroundLoad | None = None
         self._prefetch = 0
         self._inline_prepare_s = 0.0
+        #: a model on the CPU whose overlap decision is still to be measured (_decide_overlap)
+        self._overlap_undecided = False
 
     # ----------------------------------------------------------------- public
     def select_samples(self) -> list[Sample]:
@@ -252,7 +255,7 @@ class Runner:
         try:
             # the first window is one call's worth: the first answer does not wait for a whole window
             mark: tuple[float, float, float] | None = None
-            undecided = [auto_cpu]  # cleared by the measurement (a window of cached samples has none)
+            self._overlap_undecided = auto_cpu  # cleared by the measurement (cached windows have none)
             windows = builder.windows(todo, window, first=min(window, per_call))
             for n, (built, errors) in enumerate(windows):
                 if errors:
@@ -265,18 +268,14 @@ class Runner:
                 batches = [built[b : b + per_call] for b in range(0, len(built), per_call)]
                 built.clear()  # each batch's requests are released as soon as it is written
                 decide = None
-                if undecided[0] and n >= 1 and mark is not None:
+                if self._overlap_undecided and n >= 1 and mark is not None:
                     # measured on this window's building (run sequentially) and its first batch's
                     # generation (the first window pays the warm-up), decided before that batch
                     # hands its share of the look-ahead back to the builder
-                    start, n_built = mark, sum(len(b) for b in batches) + len(errors)
-
-                    def decide(batch_len: int, start=start, n_built=n_built) -> None:
-                        undecided[0] = False
-                        self._decide_overlap(start, builder, n_built, batch_len)
-
+                    n_built = sum(len(b) for b in batches) + len(errors)
+                    decide = functools.partial(self._decide_overlap, mark, builder, n_built)
                 self._run_batches(batches, after_first=decide)
-                if undecided[0]:
+                if self._overlap_undecided:
                     mark = self._phase_times()  # the next window's building starts now
                 bar.set_postfix(
                     cached=self.stats.n_cached, errors=self.stats.n_input_errors + self.stats.n_model_errors
@@ -308,6 +307,7 @@ class Runner:
         background thread would hide costs more in torch's stalled parallel operations than it
         saves (measured: docs/architecture.md). Called after the window's first batch, so its
         other batches already overlap the next window's building."""
+        self._overlap_undecided = False
         now = self._phase_times()
         build, prep, gen = (now[i] - mark[i] for i in range(3))
         if gen <= 0 or n_built <= 0 or n_generated <= 0:
