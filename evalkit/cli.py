@@ -213,6 +213,7 @@ def cmd_run(args: list[str]) -> int:
     import hydra
 
     _SWEPT.clear()
+    _SWEEP_FAILURES.clear()  # main() may be called more than once in a process
     _SWEPT.update(_swept_keys(args))
     main = hydra.main(config_path="pkg://evalkit.configs", config_name="config", version_base=None)(
         _hydra_job
@@ -340,5 +341,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def entry() -> None:
+    """The ``evalkit`` console script: :func:`main`, then exit with its code.
+
+    A run that failed while its weights were still loading in the background (say, a dataset path
+    that does not exist, found while the tiny model trains) has said what went wrong; that load
+    cannot be interrupted, and interpreter shutdown under a running torch thread aborts the
+    process (``terminate called``, exit 134). The process then ends at once, with the run's code."""
+    try:
+        code = main()
+    except SystemExit as exc:  # a failed `run` job leaves Hydra with SystemExit(<exit code>)
+        if exc.code is not None and not isinstance(exc.code, int):
+            raise
+        code = exc.code or 0
+    runner = sys.modules.get("evalkit.runner.runner")
+    if runner is not None and runner.BackgroundLoad.any_running():
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    entry()

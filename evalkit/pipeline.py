@@ -153,9 +153,13 @@ def run_from_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
             # building task and model, the lock, the dataset, the identity check, run.json
             runner.stats.extra["open_s"] = round(time.perf_counter() - t0, 4)
             records = runner.run()
-        finally:
-            if loading is not None:
-                loading.wait_quietly()  # never close (or drop) a model while it is being loaded
+        except BaseException:
+            # a failure (no dataset, another evaluation in the folder, an interrupt) is reported
+            # now, not once the weights have loaded: the load thread is a daemon, and the model
+            # is not closed while it loads
+            raise
+        if loading is not None:
+            loading.wait_quietly()  # never close (or drop) a model while it is being loaded
         model.close()
         records = task.after_generation(records, cfg, output_dir)
         return finish(cfg, task, model, records, runner.stats, start, time.perf_counter() - t0)
@@ -169,13 +173,18 @@ def start_load_ahead(cfg: Mapping[str, Any], model: Model, output_dir: Path) -> 
     Only for backends whose heavy imports are known (``Model.warm_modules``): those imports are
     complete before the load starts and before ``datasets`` is touched (see :mod:`evalkit.warmup`). A rerun
     that may be served from the cache or resumed keeps the lazy load (the model is loaded at the
-    first request that misses the cache, or never)."""
+    first request that misses the cache, or never). A model still to be built (the tiny model's
+    first use) is built after the dataset has opened, in the main thread."""
     from evalkit import warmup
 
     if not type(model).warm_modules or model.loaded:
         return None
     if (output_dir / "parts").exists() or (output_dir / "samples").exists():
         return None  # a resumed run: maybe nothing is left to generate
+    if not model.resolves_cheaply():
+        # a model yet to be made (the tiny model's first build and training): the dataset is opened
+        # first, so that a bad path is said before that, and no build is left behind by a failure
+        return None
     runner_cfg = dict(cfg.get("runner") or {})
     if runner_cfg.get("cache", True):
         from evalkit.runner.cache import open_cache

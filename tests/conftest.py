@@ -86,6 +86,79 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
     )
 
 
+def run_cli_here(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float | None = None
+):
+    """``evalkit <args>`` through :func:`evalkit.cli.main` in this process; returns a
+    ``CompletedProcess`` with the exit code and the captured stdout/stderr, as :func:`run_cli` does.
+
+    For tests about what a run computes and says (results, records, refusals, one-line errors):
+    it skips the 3-6 s of interpreter start and torch/transformers imports of a subprocess. Tests
+    about the process itself (signals, kills, the console script, environment read at import,
+    plugins imported from files) keep :func:`run_cli`. Exits and uncaught exceptions map to exit
+    codes as the interpreter maps them; the environment, working directory, logging handlers and
+    Hydra's global state are restored afterwards. ``timeout`` raises ``subprocess.TimeoutExpired``
+    (a SIGALRM in this, the main, thread)."""
+    import contextlib
+    import io
+    import logging
+    import signal
+    import traceback
+    import warnings
+
+    from hydra.core.global_hydra import GlobalHydra
+
+    from evalkit import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    saved_env, saved_cwd = dict(os.environ), os.getcwd()
+    root = logging.getLogger()
+    saved_handlers, saved_level = list(root.handlers), root.level
+    os.environ.update(env or {})
+    if cwd is not None:
+        os.chdir(cwd)
+    GlobalHydra.instance().clear()
+
+    def expired(signum, frame):  # noqa: ANN001, ANN202, ARG001
+        raise subprocess.TimeoutExpired(["evalkit", *args], timeout or 0)
+
+    saved_alarm = signal.signal(signal.SIGALRM, expired) if timeout else None
+    if timeout:
+        signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings():
+            warnings.resetwarnings()  # warnings are printed to stderr, as the interpreter does
+            warnings.simplefilter("default")
+            warnings.showwarning = warnings._showwarning_orig  # type: ignore[attr-defined]
+            try:
+                code = cli.main(list(args))
+            except subprocess.TimeoutExpired:
+                raise
+            except SystemExit as exc:
+                if exc.code is None or isinstance(exc.code, int):
+                    code = exc.code or 0
+                else:  # sys.exit("message"): the interpreter prints it and exits 1
+                    print(exc.code, file=sys.stderr)
+                    code = 1
+            except BaseException:  # what the interpreter does with an uncaught exception
+                traceback.print_exc()
+                code = 1
+    finally:
+        if timeout:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, saved_alarm)
+        GlobalHydra.instance().clear()
+        for handler in root.handlers:
+            if handler not in saved_handlers:
+                handler.close()
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+    return subprocess.CompletedProcess(["evalkit", *args], code, out.getvalue(), err.getvalue())
+
+
 def read_samples(path: Path) -> list[dict]:
     """The JSON objects of a samples JSONL file."""
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -93,5 +166,11 @@ def read_samples(path: Path) -> list[dict]:
 
 @pytest.fixture
 def cli():
-    """The CLI runner helper (see :func:`run_cli`)."""
+    """The CLI runner helper (see :func:`run_cli_here`: in this process)."""
+    return run_cli_here
+
+
+@pytest.fixture
+def cli_process():
+    """The CLI in a subprocess (see :func:`run_cli`)."""
     return run_cli

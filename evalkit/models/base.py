@@ -73,6 +73,12 @@ class Model(ABC):
         """sha256 of :meth:`identity` (the model part of every cache key)."""
         return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()
 
+    def resolves_cheaply(self) -> bool:
+        """False when :meth:`identity` would first have to make the weights (the bundled tiny model
+        on its first use is built and trained): the run then opens the dataset before that, and
+        does not load ahead."""
+        return True
+
     def load(self) -> None:
         """Load weights/clients. Idempotent."""
         self.loaded = True

@@ -177,12 +177,24 @@ class CheckpointModel(Model):
         self.preferred_batch_size = int(self.config.get("batch_size") or self.default_batch_size)
         self.cache_dir = str(self.config.get("cache_dir") or "~/.cache/evalkit")
         self._resolved: tuple[str, dict[str, Any]] | None = None
+        self._resolve_lock = threading.Lock()  # the background load and the main thread may both ask
         self.processor: Any = None
 
     def _resolve(self) -> tuple[str, dict[str, Any]]:
-        if self._resolved is None:
-            self._resolved = resolve_pretrained(self.pretrained, self.cache_dir, self.config.get("revision"))
-        return self._resolved
+        with self._resolve_lock:
+            if self._resolved is None:
+                self._resolved = resolve_pretrained(
+                    self.pretrained, self.cache_dir, self.config.get("revision")
+                )
+            return self._resolved
+
+    def resolves_cheaply(self) -> bool:
+        """False for ``evalkit://tiny`` before its first build (resolving it builds it)."""
+        if self._resolved is not None or not self.pretrained.startswith("evalkit://tiny"):
+            return True
+        from evalkit.models.tiny import TINY_PRESET, tiny_model_built
+
+        return tiny_model_built(self.cache_dir, TINY_PRESET)
 
     def loadable_path(self) -> str:
         """The path or hub id to load from.

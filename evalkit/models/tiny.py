@@ -299,15 +299,27 @@ def _build_progress(steps: int):  # noqa: ANN202 - a tqdm iterator
     return tqdm(range(steps), desc="building tiny model", unit="step", leave=False, dynamic_ncols=True)
 
 
-def ensure_tiny_model(cache_dir: str | os.PathLike[str], spec: TinySpec | None = None) -> Path:
-    """Return the folder of the tiny model for ``spec``, building it atomically on first use.
-
-    Built under ``$EVALKIT_MODEL_CACHE`` when set, else ``<cache_dir>/models``."""
+def tiny_model_path(cache_dir: str | os.PathLike[str], spec: TinySpec | None = None) -> Path:
+    """The folder the tiny model for ``spec`` is (or will be) built in: under
+    ``$EVALKIT_MODEL_CACHE`` when set, else ``<cache_dir>/models``."""
     spec = spec or TinySpec()
     # built models may live apart from the response cache ($EVALKIT_MODEL_CACHE), e.g. shared by
     # test runs that each isolate their response cache
     root = Path(os.path.expanduser(os.environ.get("EVALKIT_MODEL_CACHE") or str(Path(cache_dir) / "models")))
-    target = root / spec.key()
+    return root / spec.key()
+
+
+def tiny_model_built(cache_dir: str | os.PathLike[str], spec: TinySpec | None = None) -> bool:
+    """True when the tiny model for ``spec`` is built (using it costs no build)."""
+    return (tiny_model_path(cache_dir, spec) / "evalkit_tiny.json").exists()
+
+
+def ensure_tiny_model(cache_dir: str | os.PathLike[str], spec: TinySpec | None = None) -> Path:
+    """Return the folder of the tiny model for ``spec``, building it atomically on first use
+    (in :func:`tiny_model_path`)."""
+    spec = spec or TinySpec()
+    target = tiny_model_path(cache_dir, spec)
+    root = target.parent
     if (target / "evalkit_tiny.json").exists():
         return target
     root.mkdir(parents=True, exist_ok=True)
@@ -318,6 +330,8 @@ def ensure_tiny_model(cache_dir: str | os.PathLike[str], spec: TinySpec | None =
     with FileLock(str(root / f".{spec.key()}.lock")):
         if (target / "evalkit_tiny.json").exists():
             return target
+        for stale in root.glob(".build-*"):  # left by a build that was stopped (we hold the lock)
+            shutil.rmtree(stale, ignore_errors=True)
         return _build_into(root, target, spec)
 
 

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from evalkit.errors import BackendFatalError, EvalkitError, InputError
 from evalkit.models.base import Model
@@ -577,17 +577,33 @@ class BackgroundLoad:
     weights overlaps loading the data and building the first requests. :meth:`result` waits and
     re-raises a load failure in the caller's thread."""
 
+    #: the load threads of this process still running (a run that failed before it needed the
+    #: weights leaves its load running: see :meth:`any_running`)
+    _running: ClassVar[set[threading.Thread]] = set()
+    _running_lock: ClassVar[threading.Lock] = threading.Lock()
+
     def __init__(self, model: Model):
         self.model = model
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="evalkit-load", daemon=True)
+        with BackgroundLoad._running_lock:
+            BackgroundLoad._running.add(self._thread)
         self._thread.start()
+
+    @classmethod
+    def any_running(cls) -> bool:
+        """True while a load is still running (the run it served failed before needing it)."""
+        with cls._running_lock:
+            return any(thread.is_alive() for thread in cls._running)
 
     def _run(self) -> None:
         try:
             self.model.load()
         except BaseException as exc:  # noqa: BLE001 - handed to the thread that waits
             self._error = exc
+        finally:
+            with BackgroundLoad._running_lock:
+                BackgroundLoad._running.discard(threading.current_thread())
 
     def result(self) -> None:
         """Wait for the load; raise its exception, if any."""

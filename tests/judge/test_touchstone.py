@@ -17,7 +17,8 @@ from evalkit.judge.cli import judge_main
 from evalkit.tasks.registry import build_task
 from evalkit.testing.touchstone import write_touchstone_tsv
 from evalkit.types import Record
-from tests.conftest import read_samples, run_cli
+from tests.conftest import read_samples
+from tests.conftest import run_cli_here as run_cli
 from tests.helpers.fake_chat_server import FakeChatServer
 
 # item id -> (round 1 reply [reference first], round 2 reply [model first]); None = HTTP 400

@@ -16,7 +16,8 @@ from evalkit.errors import BackendFatalError, EvalkitError
 from evalkit.models.http_client import ChatClient, ChatError, FatalChatError
 from evalkit.models.openai_api import OpenAIModel
 from evalkit.types import GenerationParams, Request, user_message
-from tests.conftest import read_samples, run_cli
+from tests.conftest import read_samples
+from tests.conftest import run_cli_here as run_cli
 from tests.helpers.fake_chat_server import MALFORMED_200, FakeChatServer, content_key, default_reply
 
 TRANSIENT_200 = ("error_body", "truncated", "empty_choices")

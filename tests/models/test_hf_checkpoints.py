@@ -14,7 +14,7 @@ from PIL import Image
 from evalkit.errors import MissingDependencyError, UsageError
 from evalkit.models.hf import HFModel, plain_prompt
 from evalkit.types import GenerationParams, ImagePart, Request, user_message
-from tests.conftest import run_cli
+from tests.conftest import run_cli_here as run_cli
 from tests.models.tiny_checkpoints import build_processor_needing_num2words, build_tiny_florence2
 
 

@@ -15,7 +15,7 @@ from evalkit.metrics.boxes import parse_box
 from evalkit.models import qwen_vl
 from evalkit.overrides import compose
 from evalkit.types import GenerationParams, ImagePart, Message, Request, TextPart, VideoPart, user_message
-from tests.conftest import run_cli
+from tests.conftest import run_cli_here as run_cli
 
 
 def _img(color: tuple[int, int, int], size: tuple[int, int] = (40, 30)) -> Image.Image:

@@ -213,10 +213,16 @@ def test_progress_rate_excludes_the_model_load(tmp_path, docvqa_dir) -> None:
 
 
 def test_first_tiny_build_says_what_it_does(tmp_path, monkeypatch, capfd) -> None:
-    from evalkit.models.tiny import TinySpec, ensure_tiny_model
+    from evalkit.models.tiny import TinySpec, ensure_tiny_model, tiny_model_built, tiny_model_path
 
     monkeypatch.setenv("EVALKIT_MODEL_CACHE", str(tmp_path / "models"))
+    stale = tmp_path / "models" / ".build-stopped"  # a build whose process was stopped
+    (stale / "sub").mkdir(parents=True)
+    assert not tiny_model_built(tmp_path, TinySpec(train_steps=2, train_rows=8))
     path = ensure_tiny_model(tmp_path, TinySpec(train_steps=2, train_rows=8))
+    assert path == tiny_model_path(tmp_path, TinySpec(train_steps=2, train_rows=8))
+    assert tiny_model_built(tmp_path, TinySpec(train_steps=2, train_rows=8))
+    assert not stale.exists()  # cleared by the next builder (it holds the lock)
     err = capfd.readouterr().err
     assert "building the tiny test model" in err and "first run only" in err
     assert "building tiny model" in err  # the progress bar over the training steps

@@ -102,6 +102,41 @@ def test_a_failed_load_ahead_is_raised_in_the_waiting_thread() -> None:
         raise AssertionError("the load error was swallowed")
 
 
+def test_a_failure_while_the_weights_load_is_reported_without_waiting_for_them(
+    tmp_path, tiny_model_dir: Path, monkeypatch
+) -> None:
+    """A missing dataset is said at once: the run does not first sit through the weights' load
+    (for ``model=tiny`` on a fresh machine that is the whole build and training)."""
+    import threading
+
+    import pytest
+
+    from evalkit.errors import EvalkitError
+    from evalkit.models.hf import HFModel
+
+    release, entered, finished = threading.Event(), threading.Event(), threading.Event()
+    real_load = HFModel.load
+
+    def slow_load(self: HFModel) -> None:
+        entered.set()
+        release.wait(30)  # held until the run has answered (the bound only ends a broken test)
+        real_load(self)
+        finished.set()
+
+    monkeypatch.setattr(HFModel, "load", slow_load)
+    try:
+        with pytest.raises(EvalkitError, match="does not exist"):
+            evaluate("docvqa", "hf", [
+                f"model.pretrained={tiny_model_dir}", "task.dataset.path=/no/such/folder", "runner.cache=false",
+                f"output_dir={tmp_path / 'out'}", "runner.progress=false",
+            ])  # fmt: skip
+        assert entered.is_set()  # the load had started ahead ...
+        assert not finished.is_set()  # ... and the error came while it was still running
+    finally:
+        release.set()
+    assert finished.wait(120)
+
+
 def test_pipeline_threads_default_off_for_a_model_generating_on_the_cpu() -> None:
     assert resolve_workers(None, on_host=True) == 0 and resolve_prefetch(None, on_host=True) == 0
     assert resolve_workers(None, on_host=False) >= 1 and resolve_prefetch(None, on_host=False) == 1

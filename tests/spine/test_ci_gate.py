@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from evalkit.report.cli import gate_main
-from tests.conftest import run_cli
+from tests.conftest import run_cli_here as run_cli
 
 BASELINE = Path(__file__).resolve().parents[2] / "results" / "baselines" / "docvqa_mini-tiny"
 ARGS = ("run", "task=docvqa_mini", "model=tiny", "runner.progress=false")

@@ -44,12 +44,17 @@ def test_unknown_model_is_one_clear_line():
 
 
 def test_missing_dataset_path_is_one_clear_line(tmp_path):
+    # a machine where the tiny model is not built yet: the missing dataset is said at once, with
+    # the usage exit code, before the minute-long build and training of the model
+    models = tmp_path / "models"
     out = run_cli(
-        "run", "task=docvqa", "model=tiny", "task.dataset.path=/no/such/folder", f"output_dir={tmp_path}"
-    )
-    assert out.returncode != 0
-    assert "Traceback" not in out.stderr
+        "run", "task=docvqa", "model=tiny", "task.dataset.path=/no/such/folder", f"output_dir={tmp_path / 'o'}",
+        env={"EVALKIT_MODEL_CACHE": str(models)},
+    )  # fmt: skip
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert "Traceback" not in out.stderr and "terminate" not in out.stderr
     assert "evalkit: error: dataset path /no/such/folder does not exist" in out.stderr
+    assert "building the tiny test model" not in out.stderr and not models.exists()
 
 
 def test_debug_flag_shows_traceback(tmp_path):
@@ -69,3 +74,41 @@ def test_unknown_command():
     out = run_cli("frobnicate")
     assert out.returncode == 2
     assert "unknown command 'frobnicate'" in out.stderr
+
+
+_SLOW_LOAD = """
+import sys, time
+import torch
+from evalkit import cli
+from evalkit.models.hf import HFModel
+
+real_load = HFModel.load
+
+def slow_load(self):  # torch work in the load thread for 60 s, then the real load
+    a = torch.randn(256, 256, requires_grad=True)
+    t = time.time()
+    while time.time() - t < 60:
+        (a @ a).sum().backward()
+    real_load(self)
+
+HFModel.load = slow_load
+sys.argv = ["evalkit", *sys.argv[1:]]
+cli.entry()
+"""
+
+
+def test_a_failure_during_the_background_load_exits_with_its_code(tmp_path, tiny_model_dir):
+    """The console script ends at once with the run's exit code when the run failed while its
+    weights were still loading: no wait for the load, and no abort (exit 134, ``terminate called``)
+    from interpreter shutdown under the running torch thread."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-c", _SLOW_LOAD, "run", "task=docvqa", "model=hf", f"model.pretrained={tiny_model_dir}",
+         "task.dataset.path=/no/such/folder", "runner.cache=false", f"output_dir={tmp_path / 'o'}"],
+        capture_output=True, text=True, timeout=50,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "terminate" not in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("evalkit: error: dataset path /no/such/folder")

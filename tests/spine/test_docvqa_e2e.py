@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from anls import anls_score
 
-from tests.conftest import read_samples, run_cli
+from tests.conftest import read_samples, run_cli, run_cli_here
 
 
 @pytest.fixture(scope="module")
 def docvqa_run(tmp_path_factory, tiny_model_dir, docvqa_dir):
     out_dir = tmp_path_factory.mktemp("docvqa-run")
-    proc = run_cli(
+    proc = run_cli_here(
         "run", "task=docvqa", "model=hf", f"model.pretrained={tiny_model_dir}", "model.max_pixels=50176",
         f"task.dataset.path={docvqa_dir}", f"output_dir={out_dir}", "batch_size=4", "seed=1",
     )  # fmt: skip
@@ -67,7 +67,7 @@ def test_samples_file_matches_dataset_and_official_anls(docvqa_run, docvqa_dir):
 
 
 def test_test_split_writes_official_submission(tmp_path, tiny_model_dir, docvqa_dir):
-    proc = run_cli(
+    proc = run_cli_here(
         "run", "task=docvqa", "model=hf", f"model.pretrained={tiny_model_dir}", "model.max_pixels=50176",
         f"task.dataset.path={docvqa_dir}", "task.dataset.split=test", f"output_dir={tmp_path}", "batch_size=4",
     )  # fmt: skip

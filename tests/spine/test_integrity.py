@@ -15,7 +15,8 @@ import pytest
 
 from evalkit.errors import UsageError
 from evalkit.runner.store import read_jsonl_records
-from tests.conftest import read_samples, run_cli
+from tests.conftest import read_samples
+from tests.conftest import run_cli_here as run_cli
 
 FAKE = ("model=tiny", "model.backend=fake", "+model.mode=echo", "runner.progress=false")
 

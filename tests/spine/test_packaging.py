@@ -52,7 +52,7 @@ def test_wheel_contains_configs_plugins_and_data(wheel):
     ):
         assert required in names, required
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "evalkit = evalkit.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "evalkit = evalkit.cli:entry" in zipfile.ZipFile(wheel).read(entry_points).decode()
 
 
 def test_wheel_install_runs_the_bundled_default(wheel, tmp_path):

@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 
 from evalkit.runner.store import read_jsonl_records
-from tests.conftest import read_samples, run_cli
+from tests.conftest import read_samples
+from tests.conftest import run_cli_here as run_cli
 
 TASK_ARGS = ("task=docvqa_mini", "model=tiny", "runner.cache=false", "runner.progress=false", "batch_size=1")
 

@@ -27,7 +27,8 @@ from evalkit.metrics.gui_actions import (
     parse_action,
 )
 from evalkit.testing.gui_agent import AITZ_ELEMENTS, AITZ_SCREEN, write_aitz_fixture, write_screenspot_fixture
-from tests.conftest import read_samples, run_cli
+from tests.conftest import read_samples
+from tests.conftest import run_cli_here as run_cli
 from tests.helpers.fake_runs import fake_run_per_task as run_fake  # outputs in tmp_path/out-<task>
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*samples had errors:UserWarning")

@@ -15,7 +15,8 @@ from evalkit.plugins.mmbench import CIRCULAR_STRIDE, circular_accuracy, option_c
 from evalkit.metrics.choice import EXTRACTOR_VERSION
 from evalkit.testing.image_qa import write_split
 from evalkit.testing.mmbench import mmbench_split, write_mmbench_fixture
-from tests.conftest import read_samples, run_cli
+from tests.conftest import read_samples
+from tests.conftest import run_cli_here as run_cli
 from tests.helpers.fake_chat_server import FakeChatServer
 from tests.helpers.fake_runs import fake_run as _fake_run
 from tests.helpers.fake_runs import loaded_task as _task

@@ -11,7 +11,8 @@ import pytest
 from evalkit.plugins.mmstar import mmstar_match, mmstar_options
 
 from evalkit.testing.mmstar import write_mmstar_fixture, write_mmt_fixture
-from tests.conftest import read_samples, run_cli
+from tests.conftest import read_samples
+from tests.conftest import run_cli_here as run_cli
 from tests.helpers.fake_runs import fake_run as _fake_run
 from tests.helpers.fake_runs import loaded_task as _task
 from tests.helpers.tiny_sweeps import sweep_on_tiny_model

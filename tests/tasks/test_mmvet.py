@@ -15,7 +15,8 @@ from evalkit.plugins.mmvet import GRADER_PROMPT_VERSION, grader_prompt, parse_gr
 from evalkit.api import IncompleteRunError, compose, evaluate
 from evalkit.errors import UsageError
 from evalkit.testing.mmvet import write_mmvet_fixture
-from tests.conftest import read_samples, run_cli
+from tests.conftest import read_samples
+from tests.conftest import run_cli_here as run_cli
 from tests.helpers.fake_chat_server import FakeChatServer
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*samples had errors:UserWarning")

@@ -12,7 +12,8 @@ from evalkit.plugins.scienceqa import ScienceQATask, lmms_eval_sqa_letter
 
 from evalkit.testing.scienceqa import write_scienceqa_fixture
 from evalkit.types import Sample
-from tests.conftest import read_samples, run_cli
+from tests.conftest import read_samples
+from tests.conftest import run_cli_here as run_cli
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,8 @@ import yaml
 from evalkit.plugins.seedbench import SEEDBenchTask, seed_first_letter, segment_indices
 
 from evalkit.testing.seedbench import write_seedbench_fixture
-from tests.conftest import read_samples, run_cli
+from tests.conftest import read_samples
+from tests.conftest import run_cli_here as run_cli
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,8 @@ from evalkit.media.synthetic import decode_index
 from evalkit.tasks.registry import build_task
 from evalkit.testing.video_extra import write_egoschema_fixture, write_perceptiontest_fixture
 from evalkit.testing.video_qa import BAD_KINDS
-from tests.conftest import read_samples, run_cli
+from tests.conftest import read_samples
+from tests.conftest import run_cli_here as run_cli
 from tests.helpers.fake_runs import fake_run_per_task
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*samples had errors:UserWarning")

@@ -23,7 +23,8 @@ from evalkit.media.synthetic import decode_index
 from evalkit.metrics.choice import EXTRACTOR_VERSION
 from evalkit.tasks.registry import build_task
 from evalkit.testing.video_qa import BAD_KINDS, write_mvbench_fixture, write_srt, write_videomme_fixture
-from tests.conftest import read_samples, run_cli
+from tests.conftest import read_samples
+from tests.conftest import run_cli_here as run_cli
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*samples had errors:UserWarning")
 

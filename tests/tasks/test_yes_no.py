@@ -11,7 +11,8 @@ from evalkit.plugins.yes_no import hallusion_scores, mme_parse, mme_subtask_scor
 
 from evalkit.testing.image_qa import write_split
 from evalkit.testing.yes_no import hallusion_rows, mme_split, write_hallusion_fixture, write_mme_fixture
-from tests.conftest import read_samples, run_cli
+from tests.conftest import read_samples
+from tests.conftest import run_cli_here as run_cli
 from tests.helpers.fake_runs import fake_run as _fake_run
 from tests.helpers.fake_runs import loaded_task as _task
 from tests.helpers.tiny_sweeps import sweep_on_tiny_model
