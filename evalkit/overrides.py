@@ -165,6 +165,11 @@ def precheck_values(args: Sequence[str]) -> dict[str, Any]:
     data.pop("hydra", None)
     validate_config(data)
     check_output_dir_writable(str(data.get("output_dir") or ""))
+    dataset = (data.get("task") or {}).get("dataset")
+    if isinstance(dataset, dict):  # a missing local copy is said now, not after the imports
+        from evalkit.tasks.datasets import check_local_dataset_path
+
+        check_local_dataset_path(dataset)
     return data
 
 

@@ -55,6 +55,37 @@ def _looks_local(path: str) -> bool:
     )
 
 
+def _missing_path_message(raw_path: str) -> str:
+    return (
+        f"dataset path {raw_path} does not exist; pass task.dataset.path=<hub id, a local "
+        "save_to_disk folder, a folder of parquet files or a parquet/jsonl file>"
+    )
+
+
+def check_local_dataset_path(cfg: Mapping[str, Any]) -> None:
+    """Raise at once, before any library is imported, the error :func:`load_dataset_from_config`
+    would raise for a local ``path`` that does not exist and has no usable fallback.
+
+    Raises:
+        UsageError: the local dataset path (and its local fallback, if any) does not exist.
+    """
+    raw = cfg.get("path")
+    if not raw or not isinstance(raw, str):
+        return
+    path = resolve_data_path(raw)
+    if not _looks_local(path) or os.path.exists(path):
+        return  # a hub id, or a path that exists: the loader judges it
+    fallback = str(cfg.get("fallback_path") or "")
+    fallback_path = resolve_data_path(fallback) if fallback else ""
+    if not fallback or fallback == raw or not _looks_local(fallback_path):
+        # no fallback, or a hub one: a missing local copy is never replaced by a download
+        raise UsageError(_missing_path_message(raw))
+    if not os.path.exists(fallback_path):
+        raise UsageError(
+            f"{_missing_path_message(raw)}; fallback_path {fallback} failed too: {_missing_path_message(fallback)}"
+        )
+
+
 def _parquet_files(folder: Path, name: str | None, split: str) -> list[str]:
     candidates = []
     bases = [folder / name] if name and (folder / name).is_dir() else []
@@ -151,10 +182,7 @@ def _load_path(cfg: Mapping[str, Any], raw_path: str) -> tuple[Any, dict[str, An
         if _looks_local(path):
             p = Path(path)
             if not p.exists():
-                raise UsageError(
-                    f"dataset path {raw_path} does not exist; pass task.dataset.path=<hub id, a local "
-                    "save_to_disk folder, a folder of parquet files or a parquet/jsonl file>"
-                )
+                raise UsageError(_missing_path_message(str(raw_path)))
             if p.is_file():
                 builder = _FILE_BUILDERS.get(p.suffix)
                 if builder is None:

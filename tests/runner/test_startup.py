@@ -137,6 +137,22 @@ def test_a_failure_while_the_weights_load_is_reported_without_waiting_for_them(
     assert finished.wait(120)
 
 
+def test_a_bad_dataset_is_said_before_the_tiny_models_first_build(tmp_path, monkeypatch) -> None:
+    """The tiny model's first use builds and trains it (a minute): a missing dataset is reported
+    before that (the Python API has no pre-check: the run itself opens the dataset first)."""
+    import pytest
+
+    from evalkit.errors import EvalkitError
+
+    models = tmp_path / "models"
+    monkeypatch.setenv("EVALKIT_MODEL_CACHE", str(models))
+    _, model = prepare(compose("docvqa_mini", "tiny"))
+    assert not model.resolves_cheaply()  # not built here yet
+    with pytest.raises(EvalkitError, match="does not exist"):
+        evaluate("docvqa", "tiny", ["task.dataset.path=/no/such/folder", f"output_dir={tmp_path / 'o'}"])
+    assert not models.exists()  # no build was started
+
+
 def test_pipeline_threads_default_off_for_a_model_generating_on_the_cpu() -> None:
     assert resolve_workers(None, on_host=True) == 0 and resolve_prefetch(None, on_host=True) == 0
     assert resolve_workers(None, on_host=False) >= 1 and resolve_prefetch(None, on_host=False) == 1

@@ -12,7 +12,7 @@ from datasets import Dataset, DatasetDict
 from evalkit.api import evaluate
 from evalkit.errors import EvalkitError, UsageError
 from evalkit.runner.store import OutputLock, RecordStore, read_jsonl_records
-from evalkit.tasks.datasets import load_dataset_from_config
+from evalkit.tasks.datasets import check_local_dataset_path, load_dataset_from_config
 from evalkit.testing.docvqa import docvqa_features, make_docvqa_rows
 from evalkit.types import Record
 
@@ -106,6 +106,34 @@ def test_load_parquet_file_jsonl_and_hub_layout(tmp_path, small_ds, docvqa_dir):
     assert ds[0]["question"] == "q?"
     with pytest.raises(UsageError, match="no parquet files for config 'DocVQA' split 'nope'"):
         load_dataset_from_config({"path": str(docvqa_dir), "name": "DocVQA", "split": "nope"})
+
+
+@pytest.mark.parametrize(
+    "fallback", [None, "lmms-lab/DocVQA", "/no/such/fallback", "SELF", "EXISTS"], ids=str
+)
+def test_missing_local_path_precheck_says_what_the_loader_says(tmp_path, small_ds, fallback):
+    """The check run before any import (``evalkit run``) raises exactly the loader's error, and
+    only where the loader raises it."""
+    existing = tmp_path / "ds"
+    small_ds.save_to_disk(str(existing))
+    missing = str(tmp_path / "no-such-folder")
+    cfg = {"path": missing, "split": "train"}
+    if fallback is not None:
+        cfg["fallback_path"] = {"SELF": missing, "EXISTS": str(existing)}.get(fallback, fallback)
+    try:
+        load_dataset_from_config(cfg)
+        loader_error = None
+    except UsageError as exc:
+        loader_error = str(exc)
+    try:
+        check_local_dataset_path(cfg)
+        precheck_error = None
+    except UsageError as exc:
+        precheck_error = str(exc)
+    assert precheck_error == loader_error
+    assert (loader_error is None) == (fallback == "EXISTS")
+    check_local_dataset_path({"path": "lmms-lab/DocVQA"})  # a hub id is the loader's to judge
+    check_local_dataset_path({"path": str(existing)})
 
 
 def test_unreachable_hub_dataset_is_a_clear_error():
