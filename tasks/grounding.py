@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from evalkit.errors import InputError, UsageError
-from evalkit.media.image import load_image
+from evalkit.media.image import image_size, load_image
 from evalkit.metrics.boxes import BOX_CONVENTIONS, box_iou, parse_box, xywh_to_xyxy
 from evalkit.tasks.base import MetricSpec
 from evalkit.tasks.image_qa import ImageQATask
@@ -155,10 +155,10 @@ class GroundingTask(ImageQATask):
         )
 
     def _image_size(self, sample: Sample) -> tuple[int, int]:
-        """``(width, height)`` of the image the model saw (decoded again when the request was built in
-        another process, e.g. by ``evalkit score``)."""
+        """``(width, height)`` of the image the model saw (read from the image's header when the
+        request was built in another process: ``evalkit score``, another rank, a resumed run)."""
         if sample.id not in self._sizes:
-            self._sizes[sample.id] = load_image(self.row(sample).get(self.image_column)).size
+            self._sizes[sample.id] = image_size(self.row(sample).get(self.image_column))
         return self._sizes[sample.id]
 
     # ----------------------------------------------------------------- scoring

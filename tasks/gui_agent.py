@@ -35,7 +35,7 @@ from typing import Any
 from evalkit.plugins.grounding import parse_failure_counts
 
 from evalkit.errors import InputError, UsageError
-from evalkit.media.image import load_image
+from evalkit.media.image import image_size, load_image
 from evalkit.metrics.boxes import POINT_CONVENTIONS, parse_point, point_in_box
 from evalkit.metrics.gui_actions import (
     ACTION_TYPES,
@@ -166,7 +166,7 @@ class ScreenSpotTask(ImageQATask):
 
     def _size(self, sample: Sample) -> tuple[int, int]:
         if sample.id not in self._sizes:
-            self._sizes[sample.id] = load_image(self.row(sample).get("image")).size
+            self._sizes[sample.id] = image_size(self.row(sample).get("image"))
         return self._sizes[sample.id]
 
     def _judge(self, sample: Sample, prediction: str) -> tuple[Any, tuple[float, ...], tuple[int, int]]:
@@ -355,11 +355,12 @@ class AITZTask(Task):
             )
         return out
 
-    def screenshot(self, sample: Sample) -> Any:
-        """The step's screenshot (``<split>/<image_path>``, else next to the episode JSON)."""
+    def _screenshot_source(self, sample: Sample) -> Any:
+        """Where the step's screenshot is: the ``image`` cell, else ``<split>/<image_path>``, else
+        the file of that name next to the episode JSON."""
         row = self.rows[sample.index]
         if row.get("image") is not None:
-            return load_image(row["image"])
+            return row["image"]
         rel = str(row.get("image_path") or "")
         if not rel:
             raise InputError("missing 'image_path' field")
@@ -368,8 +369,12 @@ class AITZTask(Task):
             candidates.append(Path(row["_json_dir"]) / Path(rel).name)
         for c in candidates:
             if c.is_file():
-                return load_image(str(c))
+                return str(c)
         raise InputError(f"screenshot {rel} not found")
+
+    def screenshot(self, sample: Sample) -> Any:
+        """The step's screenshot, decoded (see :meth:`_screenshot_source`)."""
+        return load_image(self._screenshot_source(sample))
 
     # ----------------------------------------------------------------- requests
     def build_request(self, sample: Sample) -> Request:
@@ -394,7 +399,7 @@ class AITZTask(Task):
     def _judge(self, sample: Sample, prediction: str) -> tuple[Any, GoldStep, tuple[int, int]]:
         if sample.id not in self._sizes:
             try:
-                self._sizes[sample.id] = self.screenshot(sample).size
+                self._sizes[sample.id] = image_size(self._screenshot_source(sample))
             except InputError as exc:
                 raise ValueError(str(exc)) from None
         size = self._sizes[sample.id]

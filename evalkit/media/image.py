@@ -143,6 +143,57 @@ def load_image(value: Any, max_pixels: int = DEFAULT_MAX_PIXELS):
         raise InputError(f"cannot decode image: {msg}") from exc
 
 
+#: formats whose EXIF and XMP orientation Pillow reads with the header (no pixel decoding)
+_HEADER_ORIENTATION_FORMATS = frozenset({"JPEG", "MPO", "WEBP"})
+#: what must appear in a PNG file for it to carry an orientation anywhere (an ``eXIf`` chunk, or a
+#: text chunk ``Raw profile type exif`` / ``XML:com.adobe.xmp``, which may follow the pixel data)
+_PNG_ORIENTATION_MARKERS = (b"eXIf", b"Raw profile type exif", b"XML:com.adobe.xmp")
+
+
+def image_size(value: Any, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
+    """``(width, height)`` of the image :func:`load_image` returns for ``value``, read from the
+    file's header where that is exact: no pixel is decoded for JPEG and WebP (their EXIF / XMP
+    orientation comes with the header) or for a PNG with no orientation data anywhere in the file.
+    Other cases decode the image as :func:`load_image` does, so the size is always the same: a PNG
+    that may carry an orientation after its pixels, an in-memory image, other formats (TIFF among
+    them: once decoded, Pillow no longer reports its orientation, so ``load_image`` - like HF
+    ``datasets`` - does not apply it).
+
+    Raises:
+        InputError: as :func:`load_image` for values it cannot open.
+    """
+    from PIL import Image
+
+    if isinstance(value, Image.Image):
+        return load_image(value, max_pixels).size
+    try:
+        with _open(value) as img:  # closes the file of a path
+            width, height = img.size
+            fmt = img.format or ""
+            if fmt in _HEADER_ORIENTATION_FORMATS:
+                orientation = img.getexif().get(0x0112)
+            elif fmt == "PNG" and img.fp is not None:
+                img.fp.seek(0)
+                data = img.fp.read()
+                if any(marker in data for marker in _PNG_ORIENTATION_MARKERS):
+                    orientation = -1  # somewhere in the file: only decoding tells
+                else:
+                    orientation = None
+            else:
+                orientation = -1  # not read from the header here: decode
+        if orientation == -1:
+            return load_image(value, max_pixels).size
+    except InputError:
+        raise
+    except Exception as exc:  # as load_image: PIL raises many types
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"cannot read image size: {msg}") from exc
+    if width <= 0 or height <= 0 or width * height > max_pixels:
+        return load_image(value, max_pixels).size  # raises load_image's own message
+    # orientations 5-8 turn the image a quarter (exif_transpose swaps the sides)
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
 def thumbnail_jpeg(img, path: str | os.PathLike[str], size: int = 160) -> None:
     """Save a small JPEG preview for the HTML report (never used as model input)."""
     thumb = img.copy()

@@ -195,3 +195,30 @@ def test_cli_runs_splits_into_one_results_table(tmp_path, refcoco_dir, cli):
     assert tasks["refcoco_testA"]["metrics"]["parse_failure_rate"] == 1 / n
     assert tasks["refcoco_testA"]["protocol"]["dataset"]["split"] == "testA"
     assert "acc@0.5" in proc.stdout and "refcoco_testA" in proc.stdout
+
+
+def test_rescoring_reads_image_sizes_without_decoding(tmp_path, refcoco_dir, cli, monkeypatch):
+    """`evalkit score` (a process that built no request) needs every image's size for the grid
+    conventions: it is read from the image headers, and the scores are the run's own."""
+    from PIL import ImageFile
+
+    truth = refcoco_truth(refcoco_dir, "val")
+    answers = {t["id"]: format_box(_shift(t["box"], t["size"], 0.2), "qwen2_vl", t["size"]) for t in truth}
+    results, out = run_fake(tmp_path, refcoco_dir, answers)
+    before = results["tasks"]["refcoco_val"]["metrics"]
+    decodes: list[int] = []
+    real_load = ImageFile.ImageFile.load
+
+    def counting_load(self):  # noqa: ANN001, ANN202
+        decodes.append(1)
+        return real_load(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", counting_load)
+    proc = cli("score", "task=refcoco_val", f"samples={out / 'samples' / 'refcoco_val.jsonl'}",
+               f"task.dataset.path={refcoco_dir}", LENIENT)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    after = json.loads((out / "results.json").read_text())["tasks"]["refcoco_val"]["metrics"]
+    assert after["acc@0.5"] == before["acc@0.5"] == 1.0 and after["miou"] == pytest.approx(before["miou"])
+    assert decodes == []
+    rows = {r["id"]: r for r in _samples(out, "refcoco_val")}
+    assert all(rows[t["id"]]["image_size"] == list(t["size"]) for t in truth)
