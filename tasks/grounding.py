@@ -2,9 +2,10 @@
 
 Data: ``lmms-lab/RefCOCO`` (splits val/testA/testB/test), ``lmms-lab/RefCOCOPlus`` (val/testA/testB)
 and ``lmms-lab/RefCOCOg`` (val/test, umd). Columns used: ``question_id`` (str), ``image``,
-``answer`` (list of referring expressions for the object) and ``bbox`` (COCO ``[x, y, w, h]``
-in pixels of the stored image). A row is one referred object; evalkit makes **one sample per
-expression**, id ``<question_id>-<k>`` (``row<i>-<k>`` when the row has no id).
+``answer`` (list of referring expressions for the object), ``bbox`` (COCO ``[x, y, w, h]``
+in pixels of the stored image) and ``file_name`` (names the COCO image: ``metadata["image"]``, the
+cluster key). A row is one referred object; evalkit makes **one sample per expression**, id
+``<question_id>-<k>`` (``row<i>-<k>`` when the row has no id).
 
 The box convention (how the model writes a box) is a model-preset setting, never guessed from the
 numbers: ``task.box_convention`` defaults to ``model.box_convention`` and selects both the parser
@@ -18,6 +19,7 @@ read); metrics are their means: ``acc@0.5`` (the paper metric), ``miou``, ``pars
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,6 +40,18 @@ CONVENTION_NOTES = {
     "normalized": "four numbers x1, y1, x2, y2 as fractions of the image width/height in [0, 1]",
 }
 IOU_THRESHOLD = 0.5
+#: the COCO image named in lmms-lab's ``file_name`` (``COCO_train2014_000000581857_<n>.jpg``: the
+#: image's file name plus a per-object suffix, so the raw column differs between objects of one image)
+_COCO_IMAGE = re.compile(r"COCO_[A-Za-z]+\d{4}_\d{12}")
+
+
+def image_cluster(file_name: Any) -> str | None:
+    """The cluster label of a row: the COCO image in ``file_name`` (``COCO_train2014_000000581857``),
+    else the file name as given; None without one."""
+    if not isinstance(file_name, str) or not file_name:
+        return None
+    match = _COCO_IMAGE.search(file_name)
+    return match.group(0) if match else file_name
 
 
 def parse_failure_counts(records: Sequence[Record]) -> dict[str, int]:
@@ -57,6 +71,9 @@ class GroundingTask(ImageQATask):
     }
     main_metric = "acc@0.5"
     paper_scale = 100.0
+    # several objects per image and several expressions per object: intervals resample whole
+    # images (metadata["image"], the COCO image from the file_name column)
+    cluster_key = "image"
     id_column = "question_id"
     answer_column = "answer"
     bbox_column = "bbox"
@@ -105,7 +122,7 @@ class GroundingTask(ImageQATask):
     def samples(self) -> list[Sample]:
         """One sample per referring expression, id ``<question_id>-<k>``; a row without any
         expression still yields one sample (``-0``) so that it is reported as an input error."""
-        cols = self._columns([self.id_column, self.answer_column, self.bbox_column])
+        cols = self._columns([self.id_column, self.answer_column, self.bbox_column, "file_name"])
         out = []
         for i, qid in enumerate(cols[self.id_column]):
             base = str(qid) if qid is not None else f"row{i}"
@@ -113,15 +130,12 @@ class GroundingTask(ImageQATask):
             expressions: list[Any] = [raw] if isinstance(raw, str) else list(raw or [])
             box = cols[self.bbox_column][i]
             target = list(box) if isinstance(box, list | tuple) else box
+            image = image_cluster(cols["file_name"][i])
             for k, expression in enumerate(expressions or [None]):
-                out.append(
-                    Sample(
-                        id=f"{base}-{k}",
-                        index=i,
-                        target=target,
-                        metadata={"expression": expression} if expression is not None else {},
-                    )
-                )
+                meta = {"expression": expression} if expression is not None else {}
+                if image is not None:
+                    meta["image"] = image
+                out.append(Sample(id=f"{base}-{k}", index=i, target=target, metadata=meta))
         return out
 
     # ----------------------------------------------------------------- requests

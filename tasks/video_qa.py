@@ -474,6 +474,10 @@ class MVBenchTask(VideoQATask):
     }
     main_metric = "accuracy_mean_over_tasks"
     breakdown_keys = ("task_type",)
+    # tasks draw on shared source folders (five CLEVRER tasks on clevrer/video_validation, three
+    # STAR tasks cut clips from star/Charades_v1_480...), so one video can carry several questions:
+    # metadata["video"] = <official folder>/<video> (one video alone is a cluster of one: harmless)
+    cluster_key = "video"
 
     def task_table(self) -> dict[str, tuple[str, str, bool]]:
         """The selected tasks (``config["tasks"]``, default all 20) with their files and folders;
@@ -534,11 +538,16 @@ class MVBenchTask(VideoQATask):
                              "fingerprint": digest.hexdigest()}  # fmt: skip
 
     def samples(self) -> list[Sample]:
-        """One sample per question, in task order; metadata ``task_type`` = the task name."""
-        return [
-            Sample(f"{r['_task']}-{r['_n']}", i, r.get("answer"), {"task_type": r["_task"]})
-            for i, r in enumerate(self.rows)
-        ]
+        """One sample per question, in task order; metadata ``task_type`` = the task name and
+        ``video`` = the video's official folder and file name (the cluster key: the same label
+        whatever ``task_folders`` says, and for every clip cut from one video)."""
+        out = []
+        for i, r in enumerate(self.rows):
+            meta = {"task_type": r["_task"]}
+            if isinstance(r.get("video"), str) and r["video"]:
+                meta["video"] = f"{MVBENCH_TASKS[r['_task']][1]}/{r['video']}"
+            out.append(Sample(f"{r['_task']}-{r['_n']}", i, r.get("answer"), meta))
+        return out
 
     def options(self, sample: Sample) -> dict[str, str]:
         """Candidates as ``{"A": text, ...}``."""

@@ -41,7 +41,7 @@ from evalkit.metrics import (
     vqa_accuracy,
 )
 from evalkit.tasks.base import MetricSpec, TaskResult, write_submission_json
-from evalkit.tasks.image_qa import ImageQATask, anls_description, anls_settings, strip_answer
+from evalkit.tasks.image_qa import ImageQATask, anls_description, anls_settings, image_labels, strip_answer
 from evalkit.types import ImagePart, Record, Request, Sample, user_message
 
 #: scorer name -> (function(prediction, gold answers) -> float, description recorded in results)
@@ -142,6 +142,10 @@ class PromptedImageQATask(ImageQATask):
     #: :data:`SCORERS`; the first is the default); empty: the task has only :attr:`scorer`. The score
     #: keeps the name :attr:`scorer` whichever variant computes it.
     metric_variants: ClassVar[Mapping[str, str]] = {}
+    #: metadata key that receives :func:`~evalkit.tasks.image_qa.image_label` of the row's image
+    #: (a digest of its bytes), for hub datasets with no image id column; name it as
+    #: :attr:`cluster_key` so that the questions of one image form a cluster (None: no label)
+    image_label_key: ClassVar[str | None] = None
     #: splits whose answers are not public: a submission file is written instead of scores
     hidden_answer_splits: ClassVar[frozenset[str]] = frozenset()
     #: key of the sample id in the official submission file (None: no submission format)
@@ -229,15 +233,19 @@ class PromptedImageQATask(ImageQATask):
         """One sample per row, in dataset order; targets are None on hidden-answer splits."""
         cols = self.read_columns()
         n = len(self.dataset)
+        labels = image_labels(self.dataset, self.image_column) if self.image_label_key else None
         out = []
         for i in range(n):
             values = {c: v[i] for c, v in cols.items()}
+            meta = self.make_metadata(values)
+            if labels is not None and labels[i] is not None:
+                meta[str(self.image_label_key)] = labels[i]
             out.append(
                 Sample(
                     id=self.sample_id(values, i),
                     index=i,
                     target=self.make_target(values) if self.has_targets else None,
-                    metadata=self.make_metadata(values),
+                    metadata=meta,
                 )
             )
         return out
@@ -489,8 +497,9 @@ class GQATask(PromptedImageQATask):
     version = "1"
     id_column = "id"
     answer_column = "answer"
-    extra_columns = ("types",)
+    extra_columns = ("types", "imageId")
     breakdown_keys = ("structural",)
+    cluster_key = "imageId"  # dozens of questions per image (the questions' imageId column)
     scorer = "exact_match"
     metrics = {"accuracy": MetricSpec(score="exact_match")}
     main_metric = "accuracy"
@@ -518,11 +527,15 @@ class GQATask(PromptedImageQATask):
         self._image_rows = {str(i): n for n, i in enumerate(ids)}
 
     def make_metadata(self, values: Mapping[str, Any]) -> dict[str, Any]:
-        """Question types (structural: verify/query/choose/logical/compare; semantic)."""
+        """Question types (structural: verify/query/choose/logical/compare; semantic) and the
+        ``imageId`` (the cluster key)."""
         types = values.get("types")
-        if not isinstance(types, Mapping):
-            return {}
-        return {k: types[k] for k in ("structural", "semantic") if types.get(k) is not None}
+        meta: dict[str, Any] = {}
+        if isinstance(types, Mapping):
+            meta = {k: types[k] for k in ("structural", "semantic") if types.get(k) is not None}
+        if values.get("imageId") is not None:
+            meta["imageId"] = values["imageId"]
+        return meta
 
     def image_value(self, sample: Sample, row: Mapping[str, Any]) -> Any:
         """The image of the question's ``imageId`` from the images config."""
@@ -544,6 +557,10 @@ class ChartQATask(PromptedImageQATask):
     answer_column = "answer"
     extra_columns = ("type",)
     breakdown_keys = ("subset",)
+    # several questions per chart; the hub rows (type, question, answer, image) carry no chart id,
+    # so metadata["image"] is a digest of the chart's image bytes (image_label_key)
+    cluster_key = "image"
+    image_label_key = "image"
     scorer = "relaxed_accuracy"
     #: ``default``: the ChartQA/pix2struct definition (tolerance relative to the target);
     #: ``qwen_vl``: Qwen-VL's evaluate_vqa.py, which swaps the arguments (relative to the prediction)
@@ -573,6 +590,7 @@ class OCRVQATask(PromptedImageQATask):
     question_column = "questions"
     metadata_columns = ("genre",)
     breakdown_keys = ("genre",)
+    cluster_key = "image_id"  # several questions per book cover (one row each)
     scorer = "exact_match"
     metrics = {"accuracy": MetricSpec(score="exact_match")}
     main_metric = "accuracy"
@@ -590,6 +608,8 @@ class OCRVQATask(PromptedImageQATask):
         for i in range(len(self.dataset)):
             key = str(cols[self.id_column][i]) if cols[self.id_column][i] is not None else f"row-{i}"
             meta = {c: cols[c][i] for c in self.metadata_columns if cols[c][i] is not None}
+            if cols[self.id_column][i] is not None:
+                meta["image_id"] = key  # the cover's questions form one cluster (cluster_key)
             questions, answers = cols["questions"][i], cols["answers"][i]
             if not self.has_targets and isinstance(questions, list):
                 answers = [None] * len(questions)
@@ -646,6 +666,10 @@ class AI2DTask(PromptedImageQATask):
     id_column = None
     answer_column = "answer"
     extra_columns = ("options",)
+    # several questions per diagram; the hub rows (question, options, answer, image) carry no
+    # diagram id, so metadata["image"] is a digest of the diagram's image bytes (image_label_key)
+    cluster_key = "image"
+    image_label_key = "image"
     scorer = "exact_match"
     metrics = {"accuracy": MetricSpec(score="exact_match")}
     main_metric = "accuracy"
@@ -697,8 +721,9 @@ class InfoVQATask(PromptedImageQATask):
     version = "2"
     id_column = "questionId"
     answer_column = "answers"
-    metadata_columns = ("answer_type",)
+    metadata_columns = ("answer_type", "image_url")
     breakdown_keys = ("answer_type",)
+    cluster_key = "image_url"  # several questions per infographic; image_url identifies it
     scorer = "anls"
     metrics = {"anls": MetricSpec(score="anls")}
     main_metric = "anls"

@@ -89,6 +89,35 @@ def _column_values(dataset: Any, column: str) -> list[Any]:
         return out
 
 
+def image_label(value: Any) -> str | None:
+    """A stable label identifying an undecoded image cell, for datasets whose rows carry the image
+    but no image id: the XXH3-64 digest of the encoded bytes (rows of one image hold the same
+    bytes), or the file path when the cell has no bytes; None when there is no image. A plain
+    string cell is a path when short, else (base64) digested too."""
+    if isinstance(value, Mapping):
+        data, path = value.get("bytes"), value.get("path")
+    elif isinstance(value, str):
+        data, path = (value.encode() if len(value) > 512 else None), value
+    else:
+        data, path = value, None
+    if isinstance(data, bytes | bytearray | memoryview) and len(data):
+        import xxhash
+
+        return xxhash.xxh3_64_hexdigest(data)
+    return path if isinstance(path, str) and path else None
+
+
+def image_labels(dataset: Any, column: str, batch_size: int = 64) -> list[str | None]:
+    """:func:`image_label` of every row's ``column`` (read in batches: bounded memory, no decoding)."""
+    n = len(dataset)
+    if column not in dataset.column_names:
+        return [None] * n
+    out: list[str | None] = []
+    for batch in dataset.select_columns([column]).iter(batch_size=batch_size):
+        out.extend(image_label(v) for v in batch[column])
+    return out
+
+
 def _decode_all(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.decode("utf-8")

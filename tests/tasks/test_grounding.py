@@ -7,10 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.api import evaluate
+from evalkit.api import compose, evaluate
 from evalkit.errors import UsageError
+from evalkit.metrics.bootstrap import cluster_labels
 from evalkit.metrics.boxes import format_box
-from evalkit.testing.grounding import refcoco_truth, write_refcoco_hub_layout
+from evalkit.tasks.registry import build_task
+from evalkit.testing.grounding import (
+    make_refcoco_rows,
+    refcoco_features,
+    refcoco_truth,
+    write_refcoco_hub_layout,
+)
 
 # the bad rows' per-sample errors are asserted through n_errors; their warning is expected
 pytestmark = pytest.mark.filterwarnings("ignore:refcoco.*had errors:UserWarning")
@@ -222,3 +229,42 @@ def test_rescoring_reads_image_sizes_without_decoding(tmp_path, refcoco_dir, cli
     assert decodes == []
     rows = {r["id"]: r for r in _samples(out, "refcoco_val")}
     assert all(rows[t["id"]]["image_size"] == list(t["size"]) for t in truth)
+
+
+@pytest.mark.parametrize("task", ["refcoco_val", "refcoco+_val", "refcocog_val"])
+def test_expressions_on_one_image_form_one_cluster(tmp_path, task):
+    """Objects 0 and 1 lie on one image, object 2 on another: every expression of objects 0 and 1
+    shares a cluster label, object 2's has its own. lmms-lab's ``file_name`` is the COCO image's
+    name plus a per-object suffix, so the raw column differs between objects of one image; the
+    label (in the metadata of the samples file the report and the gate read) names the image."""
+    import datasets
+
+    rows = make_refcoco_rows(n_rows=3, seed=3)
+    other = make_refcoco_rows(n_rows=1, seed=4)["image"][0]
+    rows["image"] = [rows["image"][0], rows["image"][0], other]
+    rows["answer"] = [["the red box", "red square"], ["the blue box"], ["the green box", "green box"]]
+    rows["file_name"] = [
+        "COCO_train2014_000000000501_100001.jpg",
+        "COCO_train2014_000000000501_100004.jpg",
+        "COCO_train2014_000000000502_100009.jpg",
+    ]
+    data = tmp_path / "data"
+    (data / "data").mkdir(parents=True)
+    datasets.Dataset.from_dict(rows, features=refcoco_features()).to_parquet(
+        str(data / "data" / "val-00000-of-00001.parquet")
+    )
+    task_obj = build_task(compose(task, "tiny", [f"task.dataset.path={data}"])["task"])
+    task_obj.load()
+    samples = task_obj.samples()
+    assert [s.index for s in samples] == [0, 0, 1, 2, 2] and task_obj.cluster_key is not None
+    labels, missing = cluster_labels([s.metadata for s in samples], task_obj.cluster_key)
+    assert labels is not None and missing == 0
+    assert len({labels[0], labels[1], labels[2]}) == 1 and labels[3] == labels[4] != labels[0]
+    results, out = run_fake(tmp_path, data, {s.id: "no box" for s in samples}, task=task)
+    assert results["tasks"][task]["cluster_key"] == task_obj.cluster_key
+    written = {r["id"]: r["metadata"] for r in _samples(out, task)}
+    labels, missing = cluster_labels([written[s.id] for s in samples], task_obj.cluster_key)
+    assert labels is not None and missing == 0 and len(set(labels)) == 2
+    assert [written[s.id]["image"] for s in samples] == ["COCO_train2014_000000000501"] * 3 + [
+        "COCO_train2014_000000000502"
+    ] * 2

@@ -19,12 +19,14 @@ import pytest
 from evalkit.api import compose, evaluate
 from evalkit.errors import UsageError
 from evalkit.metrics import anls, exact_match, relaxed_accuracy, vqa_accuracy
+from evalkit.metrics.bootstrap import cluster_labels
 from evalkit.metrics.choice import EXTRACTOR_VERSION
 from evalkit.tasks.registry import build_task
 from evalkit.testing.image_qa import (
     FIXTURES,
     ai2d_split,
     chartqa_split,
+    gqa_images_split,
     infovqa_split,
     mtvqa_split,
     realworldqa_split,
@@ -464,6 +466,12 @@ def test_ocrvqa_flattens_questions_and_scores_exact_match(tmp_path):
     t = run_fake(tmp_path, "ocrvqa", data, preds)["tasks"]["ocrvqa"]
     assert t["n_samples"] == 6 and t["metrics"]["accuracy"] == pytest.approx(5 / 6)
     assert "genre" in t["breakdowns"]
+    # the questions of one cover form one cluster (written to the samples file the report reads)
+    assert t["cluster_key"] == "image_id"
+    rows = {r["id"]: r for r in _rows(tmp_path / "out-ocrvqa" / "samples" / "ocrvqa.jsonl")}
+    labels, missing = cluster_labels([rows[s.id]["metadata"] for s in samples], t["cluster_key"])
+    assert missing == 0 and labels is not None
+    assert len(set(labels[:3])) == len(set(labels[3:])) == 1 and labels[0] != labels[3]
 
 
 def test_ai2d_presets_letter_vs_option_text(tmp_path):
@@ -525,3 +533,63 @@ def test_prompt_presets_default_vs_qwen_vl(fixtures_root, tmp_path):
 def test_bad_prompt_config_is_a_usage_error(override, message):
     with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
         build_task(compose("chartqa", "tiny", [override])["task"])
+
+
+# --------------------------------------------------------------------------- cluster keys
+def _two_questions_on_one_image(task: str, root: Path) -> Path:
+    """Three hub-schema rows under ``root``: questions 0 and 1 on one image, question 2 on another.
+    GQA names the image (``imageId``, joined with the images config), InfoVQA by ``image_url``;
+    ChartQA and AI2D rows carry only the image bytes."""
+    shared, other = _png_cell(1), _png_cell(2)
+    folder, generator, split = FIXTURES[task][0]
+    cols, features = generator(3, 8, split)
+    if task == "gqa":
+        cols["imageId"] = ["n7", "n7", "n8"]
+        images_folder, _, _ = FIXTURES[task][1]
+        _, image_features = gqa_images_split(1)
+        write_split(
+            root / images_folder / f"{split}-00000-of-00001.parquet",
+            {"id": ["n7", "n8"], "image": [shared, other]},
+            image_features,
+        )
+    else:
+        cols["image"] = [shared, dict(shared), other]
+    if task == "infovqa":
+        cols["image_url"] = [
+            "https://example.org/a.jpg",
+            "https://example.org/a.jpg",
+            "https://example.org/b.jpg",
+        ]
+    write_split(root / folder / f"{split}-00000-of-00001.parquet", cols, features)
+    return root
+
+
+@pytest.mark.parametrize("task", ["gqa", "chartqa", "ai2d", "infovqa"])
+def test_questions_on_one_image_form_one_cluster(task, tmp_path):
+    """The task declares a cluster key and every sample's metadata carries it (written to the
+    samples file the report and the gate read): two questions on one image share a cluster
+    label, a question on another image has its own."""
+    data = _two_questions_on_one_image(task, tmp_path / task)
+    task_obj, samples = task_samples(task, data)
+    assert task_obj.cluster_key is not None
+    labels, missing = cluster_labels([s.metadata for s in samples], task_obj.cluster_key)
+    assert labels is not None and missing == 0
+    assert labels[0] == labels[1] != labels[2]
+    results = run_fake(tmp_path, task, data, {s.id: "x" for s in samples})["tasks"][task]
+    assert results["cluster_key"] == task_obj.cluster_key
+    rows = {r["id"]: r for r in _rows(tmp_path / f"out-{task}" / "samples" / f"{task}.jsonl")}
+    labels, missing = cluster_labels([rows[s.id]["metadata"] for s in samples], results["cluster_key"])
+    assert labels is not None and missing == 0 and labels[0] == labels[1] != labels[2]
+
+
+def test_image_label_digests_bytes_else_names_the_path():
+    """The derived cluster label of ChartQA/AI2D rows: equal bytes give equal labels (whatever the
+    path says), a cell without bytes is named by its path, no image gives no label."""
+    from evalkit.tasks.image_qa import image_label
+
+    png = _png_cell(1)["bytes"]
+    assert image_label({"bytes": png, "path": "a.png"}) == image_label({"bytes": png, "path": None})
+    assert image_label({"bytes": png, "path": None}) != image_label(_png_cell(2))
+    assert image_label({"bytes": None, "path": "charts/7.png"}) == "charts/7.png"
+    assert image_label(None) is None and image_label({"bytes": None, "path": None}) is None
+    assert image_label("charts/7.png") == "charts/7.png" and len(image_label("iVBOR" * 200)) == 16

@@ -19,7 +19,8 @@ from evalkit.plugins.video_qa import SubtitleCue, parse_srt, select_subtitles
 from PIL import Image
 
 from evalkit.api import compose, evaluate
-from evalkit.media.synthetic import decode_index
+from evalkit.media.synthetic import decode_index, write_index_video
+from evalkit.metrics.bootstrap import cluster_labels
 from evalkit.metrics.choice import EXTRACTOR_VERSION
 from evalkit.tasks.registry import build_task
 from evalkit.testing.video_qa import BAD_KINDS, write_mvbench_fixture, write_srt, write_videomme_fixture
@@ -186,6 +187,42 @@ def test_mvbench_exact_accuracy(tmp_path: Path, mvbench: dict[str, Any]) -> None
     prompt = scored[0]["prompt"]
     # the official answer prefill follows the question (the scripted backend logs all text parts)
     assert "Options:\n(A) " in prompt and prompt.endswith("Only give the best option.\nBest option:(")
+
+
+def test_mvbench_questions_on_one_video_form_one_cluster(tmp_path: Path) -> None:
+    """Two object_shuffle questions and an action_count question on one video (both tasks read
+    perception/videos), a third object_shuffle question on another: the first three share a
+    cluster label (also in the samples file the report and the gate read), the fourth has its own."""
+    root = tmp_path / "data"
+    (root / "video" / "perception" / "videos").mkdir(parents=True)
+    for name in ("a.mp4", "b.mp4"):
+        write_index_video(root / "video" / "perception" / "videos" / name, n_frames=8, fps=2.0, gop=4)
+    item = {"question": "Where is the ball?", "candidates": ["left", "right"], "answer": "left"}
+    (root / "json").mkdir()
+    (root / "json" / "object_shuffle.json").write_text(
+        json.dumps([{**item, "video": v} for v in ("a.mp4", "a.mp4", "b.mp4")])
+    )
+    (root / "json" / "action_count.json").write_text(json.dumps([{**item, "video": "a.mp4"}]))
+    tasks = "task.tasks=[object_shuffle,action_count]"
+    task = build_task(compose("mvbench", "tiny", [f"task.dataset.path={root}", tasks, *SMALL])["task"])
+    task.load()
+    samples = task.samples()
+    assert [s.id for s in samples] == [
+        "object_shuffle-0",
+        "object_shuffle-1",
+        "object_shuffle-2",
+        "action_count-0",
+    ]
+    assert task.cluster_key is not None
+    labels, missing = cluster_labels([s.metadata for s in samples], task.cluster_key)
+    assert labels is not None and missing == 0
+    assert labels[0] == labels[1] == labels[3] != labels[2]
+    res = run_fake(tmp_path, "mvbench", root, {s.id: "Best option: (A)" for s in samples}, tasks)
+    assert res["tasks"]["mvbench"]["cluster_key"] == task.cluster_key
+    written = {r["id"]: r for r in read_samples(tmp_path / "out-mvbench" / "samples" / "mvbench.jsonl")}
+    assert all(r["error"] is None for r in written.values())
+    labels, missing = cluster_labels([written[s.id]["metadata"] for s in samples], task.cluster_key)
+    assert labels is not None and missing == 0 and labels[0] == labels[1] == labels[3] != labels[2]
 
 
 # ------------------------------------------------------------------------------ subtitles
