@@ -49,13 +49,21 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.plugins.mmmu import option_letters, parse_multi_choice_response
-from evalkit.plugins.vqa import PromptedImageQATask
+from evalkit.plugins.vqa import PromptedImageQATask, question_fields
 
 from evalkit.errors import InputError, UsageError
 from evalkit.tasks.base import MetricSpec
 from evalkit.types import Record, Sample
 
 # =========================================================================== shared helpers
+
+
+def _gold_string(sample: Sample, column: str) -> str:
+    """The sample's gold answer, a non-empty string; an :class:`InputError` otherwise."""
+    target = sample.target
+    if not isinstance(target, str) or not target.strip():
+        raise InputError(f"missing gold answer in '{column}'")
+    return target
 
 
 def edit_distance(a: str, b: str) -> int:
@@ -400,9 +408,7 @@ class MathVistaTask(PromptedImageQATask):
 
     def check_target(self, sample: Sample) -> list[str]:
         """The gold answer (a string) and a known question type."""
-        target = sample.target
-        if not isinstance(target, str) or not target.strip():
-            raise InputError(f"missing gold answer in '{self.answer_column}'")
+        target = _gold_string(sample, self.answer_column)
         choices, qtype, atype, _ = self._problem(sample)
         if qtype not in ("multi_choice", "free_form"):
             raise InputError(f"unknown question_type {qtype!r}")
@@ -417,8 +423,7 @@ class MathVistaTask(PromptedImageQATask):
         choices, qtype, atype, precision = self._problem(sample)
         query = row.get("query")
         return {
-            "question": question,
-            "question_capitalized": question.capitalize(),
+            **question_fields(question),
             "query": query if isinstance(query, str) and query.strip() else question,
             "format_prompt": mathvista_format_prompt(
                 question, choices, row.get("unit"), qtype, atype, precision
@@ -442,10 +447,7 @@ class MathVistaTask(PromptedImageQATask):
 
     def score(self, sample: Sample, prediction: str) -> dict[str, float]:
         """Accuracy after rule-based (or direct) extraction; the judge phase may replace it."""
-        try:
-            self.check_target(sample)
-        except InputError as exc:
-            raise ValueError(str(exc)) from None
+        self.scored_answers(sample)  # unusable gold: a per-sample score error
         extraction, _ = self.extract(sample, prediction)
         return {"accuracy": self.judge_score(sample, extraction)[1]}
 
@@ -727,9 +729,7 @@ class MathVisionTask(PromptedImageQATask):
 
     def check_target(self, sample: Sample) -> list[str]:
         """The gold answer; for multiple choice a letter naming one of the options."""
-        target = sample.target
-        if not isinstance(target, str) or not target.strip():
-            raise InputError(f"missing gold answer in '{self.answer_column}'")
+        target = _gold_string(sample, self.answer_column)
         options = self._options(sample)
         if options:
             idx = ord(target.strip().upper()[0]) - ord("A") if len(target.strip()) == 1 else -1
@@ -748,8 +748,7 @@ class MathVisionTask(PromptedImageQATask):
             f"{letter}. {text}" for letter, text in zip(option_letters(len(options)), options, strict=True)
         )
         return {
-            "question": question,
-            "question_capitalized": question.capitalize(),
+            **question_fields(question),
             "options": ("\n" + lines) if lines else "",
             "options_paren": ""
             if not options or "".join(options) == "ABCDE"
@@ -769,10 +768,7 @@ class MathVisionTask(PromptedImageQATask):
 
     def score(self, sample: Sample, prediction: str) -> dict[str, float]:
         """1.0 when the extracted answer equals the gold letter or the gold option's text."""
-        try:
-            self.check_target(sample)
-        except InputError as exc:
-            raise ValueError(str(exc)) from None
+        self.scored_answers(sample)  # unusable gold: a per-sample score error
         extracted = mathvision_extract(prediction if isinstance(prediction, str) else "")
         gold, value = self.gold_values(sample)
         ok = mathvision_is_equal(extracted, gold) or (bool(value) and mathvision_is_equal(extracted, value))

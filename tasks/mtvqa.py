@@ -121,6 +121,15 @@ class MTVQATask(PromptedImageQATask):
             self.samples()
         return self._pairs.get(sample.id)
 
+    def _valid_pair(self, sample: Sample) -> Mapping[str, Any]:
+        """The pair as a dict; an :class:`InputError` for a malformed row or pair."""
+        pair = self._pair(sample)
+        if isinstance(pair, InputError):
+            raise pair
+        if not isinstance(pair, Mapping):
+            raise InputError(f"malformed qa_pairs entry: expected a dict, got {type(pair).__name__}")
+        return pair
+
     def sample_question(self, sample: Sample) -> str | None:
         """The question of this QA pair."""
         pair = self._pair(sample)
@@ -134,11 +143,7 @@ class MTVQATask(PromptedImageQATask):
 
     def prompt_fields(self, sample: Sample, row: Mapping[str, Any]) -> dict[str, str]:
         """The pair's question."""
-        pair = self._pair(sample)
-        if isinstance(pair, InputError):
-            raise pair
-        if not isinstance(pair, Mapping):
-            raise InputError(f"malformed qa_pairs entry: expected a dict, got {type(pair).__name__}")
+        pair = self._valid_pair(sample)
         q = pair.get("question")
         if not isinstance(q, str) or not q.strip():
             raise InputError("malformed qa_pairs entry: missing or empty 'question'")
@@ -146,11 +151,7 @@ class MTVQATask(PromptedImageQATask):
 
     def build_request(self, sample: Sample) -> Request:
         """Malformed rows/pairs and rows without a language are input errors."""
-        pair = self._pair(sample)
-        if isinstance(pair, InputError):
-            raise pair
-        if not isinstance(pair, Mapping):
-            raise InputError(f"malformed qa_pairs entry: expected a dict, got {type(pair).__name__}")
+        pair = self._valid_pair(sample)
         if "language" not in sample.metadata:
             raise InputError("missing or empty 'lang' field")
         if self.has_targets:
@@ -167,11 +168,7 @@ class MTVQATask(PromptedImageQATask):
 
     def score(self, sample: Sample, prediction: str) -> dict[str, float]:
         """Official MTVQA substring match."""
-        try:
-            answers = self.check_target(sample)
-        except InputError as exc:
-            raise ValueError(str(exc)) from None
-        return {"accuracy": mtvqa_match(prediction, answers)}
+        return {"accuracy": mtvqa_match(prediction, self.scored_answers(sample))}
 
     def protocol(self) -> dict[str, Any]:
         """Records the metric definition and the macro/micro naming."""

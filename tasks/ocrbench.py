@@ -24,7 +24,6 @@ from typing import Any
 
 from evalkit.plugins.vqa import PromptedImageQATask
 
-from evalkit.errors import InputError
 from evalkit.tasks.base import MetricSpec, TaskResult
 from evalkit.types import Record, Sample
 
@@ -90,10 +89,7 @@ class OCRBenchTask(PromptedImageQATask):
 
     def score(self, sample: Sample, prediction: str) -> dict[str, float]:
         """OCRBench's substring rule (:func:`ocrbench_match`)."""
-        try:
-            answers = self.check_target(sample)
-        except InputError as exc:
-            raise ValueError(str(exc)) from None
+        answers = self.scored_answers(sample)
         return {"ocrbench": ocrbench_match(prediction, answers, sample.metadata.get("dataset"))}
 
     def counts(self, records: Sequence[Record]) -> dict[str, int]:

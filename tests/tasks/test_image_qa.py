@@ -35,6 +35,7 @@ from evalkit.testing.image_qa import (
     write_split,
 )
 from evalkit.testing.image_qa import png_image as _png
+from tests.helpers.fake_runs import fake_run_per_task
 
 # bad rows are asserted through n_errors; their warning is expected
 pytestmark = pytest.mark.filterwarnings("ignore:.*samples had errors:UserWarning")
@@ -75,25 +76,9 @@ def task_samples(task: str, data: Path, *overrides: str):
 
 
 def run_fake(tmp_path: Path, task: str, data: Path, answers: dict[str, Any], *overrides: str) -> dict:
-    """Evaluate in-process with the scripted backend answering by sample id."""
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    answers_file = tmp_path / f"answers-{task}.json"
-    answers_file.write_text(json.dumps(answers, ensure_ascii=False))
-    return evaluate(
-        task,
-        "tiny",
-        [
-            f"task.dataset.path={data}",
-            f"output_dir={tmp_path / ('out-' + task)}",
-            "model.backend=fake",
-            "+model.mode=table",
-            f"+model.answers={answers_file}",
-            "runner.progress=false",
-            LENIENT,
-            "runner.cache=false",
-            *overrides,
-        ],
-    )
+    """Evaluate in-process with the scripted backend answering by sample id (outputs in
+    ``tmp_path/out-<task>``; an incomplete run raises)."""
+    return fake_run_per_task(tmp_path, task, data, answers, LENIENT, *overrides, allow_incomplete=False)
 
 
 def assert_contract(results: dict, task: str, n: int, out_dir: Path) -> dict:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from evalkit.api import compose, evaluate
+from evalkit.api import compose
 from evalkit.errors import UsageError
 from evalkit.tasks.registry import build_task
 from evalkit.testing.image_qa import (
@@ -28,21 +28,16 @@ from evalkit.testing.image_qa import (
     write_image_qa_fixture,
     write_split,
 )
+from tests.helpers.fake_runs import scripted_run
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*samples had errors:UserWarning")
 
 
 def run_fake(out: Path, task: str, data: Path, answers: dict[str, Any], *overrides: str) -> dict:
-    """Evaluate in-process with the scripted backend answering by sample id."""
-    out.mkdir(parents=True, exist_ok=True)
+    """Evaluate in-process with the scripted backend answering by sample id (outputs in ``out/run``;
+    an incomplete run raises)."""
     answers_file = out / f"answers-{task}.json"
-    answers_file.write_text(json.dumps(answers, ensure_ascii=False))
-    return evaluate(
-        task,
-        "tiny",
-        [f"task.dataset.path={data}", f"output_dir={out / 'run'}", "model.backend=fake", "+model.mode=table",
-         f"+model.answers={answers_file}", "runner.progress=false", "runner.cache=false", *overrides],
-    )  # fmt: skip
+    return scripted_run(task, data, answers, answers_file, out / "run", *overrides, allow_incomplete=False)
 
 
 def _build(task: str, *overrides: str):

@@ -18,7 +18,7 @@ import pytest
 from evalkit.plugins.video_qa import SubtitleCue, parse_srt, select_subtitles
 from PIL import Image
 
-from evalkit.api import compose, evaluate
+from evalkit.api import compose
 from evalkit.media.synthetic import decode_index, write_index_video
 from evalkit.metrics.bootstrap import cluster_labels
 from evalkit.metrics.choice import EXTRACTOR_VERSION
@@ -26,6 +26,7 @@ from evalkit.tasks.registry import build_task
 from evalkit.testing.video_qa import BAD_KINDS, write_mvbench_fixture, write_srt, write_videomme_fixture
 from tests.conftest import read_samples
 from tests.conftest import run_cli_here as run_cli
+from tests.helpers.fake_runs import fake_run_per_task
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*samples had errors:UserWarning")
 
@@ -50,16 +51,11 @@ def mvbench(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 def run_fake(tmp_path: Path, task: str, data: Path, answers: dict[str, str], *overrides: str) -> dict:
-    """Evaluate in-process with the scripted backend answering by sample id."""
-    answers_file = tmp_path / f"answers-{task}.json"
-    answers_file.write_text(json.dumps(answers))
-    return evaluate(
-        task,
-        "tiny",
-        [f"task.dataset.path={data}", f"output_dir={tmp_path / ('out-' + task)}", "model.backend=fake",
-         "+model.mode=table", f"+model.answers={answers_file}", "runner.progress=false", LENIENT, "runner.cache=false",
-         *SMALL, *overrides],
-    )  # fmt: skip
+    """Evaluate in-process with the scripted backend answering by sample id (outputs in
+    ``tmp_path/out-<task>``, small video settings; an incomplete run raises)."""
+    return fake_run_per_task(
+        tmp_path, task, data, answers, LENIENT, *SMALL, *overrides, allow_incomplete=False
+    )
 
 
 # ------------------------------------------------------------------------------ end to end (CLI)
