@@ -18,6 +18,7 @@ import functools
 import logging
 import math
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -241,6 +242,7 @@ class Runner:
         # engines that batch themselves (vLLM, an HTTP client's concurrency) get the whole window
         per_call = window if getattr(self.model, "takes_windows", False) else bs
         self._bar = bar = self._progress(total=initial + len(todo), initial=initial)
+        torch_threads = pin_torch_threads()  # before any pipeline thread lowers the setting
         on_host = self.model.computes_on_host()
         # a model on the CPU competes with the pipeline's threads for the cores: whether overlap
         # pays is measured on the run's second window, run sequentially (see _decide_overlap)
@@ -285,6 +287,7 @@ class Runner:
             if self._prep_pool is not None:
                 self._prep_pool.shutdown(wait=True, cancel_futures=True)
                 self._prep_pool = None
+            restore_torch_threads(torch_threads)
             bar.close()
 
     def _start_prefetch(self) -> None:
@@ -692,13 +695,44 @@ BACKGROUND_NICE = 10
 
 
 def background_thread_priority() -> None:
-    """Lower the calling thread's CPU priority (Linux: per-thread nice value) so that the work done
-    ahead of time never slows the model call on the critical path; it fills the cores' idle time.
-    A no-op where threads cannot be reniced."""
+    """Set up a pipeline thread (request building, backend preprocessing): its torch operations
+    (the processor's resize and normalisation) run on one core, and its CPU priority is lowered
+    (Linux: per-thread nice value), so that the work done ahead of time never slows the model call
+    on the critical path; it fills the cores' idle time.
+
+    One core each, because every thread that calls torch otherwise opens an OpenMP team as wide as
+    the machine: two build threads and the generating thread were three teams spinning on two
+    cores (measured in docs/architecture.md). ``torch.set_num_threads`` sets the calling thread's
+    OpenMP team size; the generating thread keeps its own (see :func:`pin_torch_threads`)."""
+    torch = _imported_torch()
+    if torch is not None:
+        torch.set_num_threads(1)
     try:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
     except (AttributeError, OSError):  # not Linux, or not permitted: run at normal priority
         pass
+
+
+def _imported_torch() -> Any:
+    """torch when it is already (fully) imported, else None: the pipeline never imports it."""
+    torch = sys.modules.get("torch")
+    return torch if torch is not None and hasattr(torch, "set_num_threads") else None
+
+
+def pin_torch_threads() -> int | None:
+    """Fix the calling (generating) thread's torch thread count before pipeline threads start, and
+    return it (None without torch). torch sizes a thread's OpenMP team when the thread first uses
+    it, from the process-wide setting that :func:`background_thread_priority` lowers to one; reading
+    it here sizes this thread's team now. Give the result to :func:`restore_torch_threads`."""
+    torch = _imported_torch()
+    return int(torch.get_num_threads()) if torch is not None else None
+
+
+def restore_torch_threads(threads: int | None) -> None:
+    """Put the process-wide torch thread count back (threads started later get it again)."""
+    torch = _imported_torch()
+    if torch is not None and threads:
+        torch.set_num_threads(threads)
 
 
 def resolve_workers(workers: int | None, on_host: bool = False) -> int:

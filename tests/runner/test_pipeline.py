@@ -117,6 +117,65 @@ def test_next_batch_is_prepared_while_the_current_one_generates(tmp_path, docvqa
     assert ahead and all(t.startswith("evalkit-prepare") for t in ahead)
 
 
+class ThreadCountModel(TwoStepModel):
+    """Records torch's thread count in the thread that prepares and in the one that generates."""
+
+    def prepare(self, requests: Sequence[Request]) -> list[Request]:
+        import torch
+
+        self.events.append(
+            ("prepare-threads", (str(torch.get_num_threads()),), threading.current_thread().name)
+        )
+        return super().prepare(requests)
+
+    def generate_prepared(self, prepared: list[Request]) -> list[Response]:
+        import torch
+
+        self.events.append(
+            ("generate-threads", (str(torch.get_num_threads()),), threading.current_thread().name)
+        )
+        return super().generate_prepared(prepared)
+
+
+def test_pipeline_threads_use_one_torch_thread_and_the_generating_thread_keeps_its_own(
+    tmp_path, docvqa_dir, monkeypatch
+) -> None:
+    """Build and prepare threads run torch on one core each (each thread that calls torch would
+    otherwise open an OpenMP team as wide as the machine); the thread that generates keeps its
+    count, and the process-wide setting is back afterwards."""
+    torch = pytest.importorskip("torch")
+    saved = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        task = _docvqa_task(docvqa_dir)
+        built: list[tuple[str, int]] = []
+        real_build = task.build_request
+
+        def counting_build(sample):  # noqa: ANN001, ANN202
+            built.append((threading.current_thread().name, torch.get_num_threads()))
+            return real_build(sample)
+
+        monkeypatch.setattr(task, "build_request", counting_build)
+        model = ThreadCountModel()
+        opts = RunnerOptions(cache=False, progress=False, window_batches=2, prefetch_batches=1, workers=2)
+        Runner(task, model, tmp_path, opts).run(task.samples()[:12])
+        in_workers = [n for thread, n in built if thread.startswith("evalkit-build")]
+        assert in_workers and set(in_workers) == {1}
+        prepared = {(ids[0], t) for kind, ids, t in model.events if kind == "prepare-threads"}
+        assert {n for n, t in prepared if t.startswith("evalkit-prepare")} == {"1"}
+        assert {(ids[0], t) for kind, ids, t in model.events if kind == "generate-threads"} == {
+            ("2", threading.current_thread().name)
+        }
+        assert torch.get_num_threads() == 2
+        seen: list[int] = []
+        later = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+        later.start()
+        later.join()
+        assert seen == [2]  # a thread started after the run gets the process-wide count again
+    finally:
+        torch.set_num_threads(saved)
+
+
 def _length(request: Request) -> tuple[int, int]:
     from evalkit.runner.runner import _length_key
 
