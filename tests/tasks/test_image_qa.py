@@ -35,7 +35,7 @@ from evalkit.testing.image_qa import (
     write_split,
 )
 from evalkit.testing.image_qa import png_image as _png
-from tests.helpers.fake_runs import fake_run_per_task
+from tests.helpers.fake_runs import fake_run_per_task, loaded_task
 
 # bad rows are asserted through n_errors; their warning is expected
 pytestmark = pytest.mark.filterwarnings("ignore:.*samples had errors:UserWarning")
@@ -65,14 +65,6 @@ def fixtures_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for task in FIXTURES:
         write_image_qa_fixture(task, root / task, n_rows=6, seed=4)
     return root
-
-
-def task_samples(task: str, data: Path, *overrides: str):
-    """The loaded task object and its samples for a fixture."""
-    cfg = compose(task, "tiny", [f"task.dataset.path={data}", *overrides])
-    t = build_task(cfg["task"])
-    t.load()
-    return t, t.samples()
 
 
 def run_fake(tmp_path: Path, task: str, data: Path, answers: dict[str, Any], *overrides: str) -> dict:
@@ -123,7 +115,7 @@ def test_end_to_end_on_tiny_model(task, fixtures_root, tiny_model_dir, tmp_path)
     assert t["n_errors"] == 0
     assert t["protocol"]["generation"]["max_new_tokens"] == 4
     assert t["protocol"]["dataset"]["path"] == str(fixtures_root / task)
-    _, samples = task_samples(task, fixtures_root / task)
+    _, samples = loaded_task(task, fixtures_root / task)
     rows = _rows(out / "samples" / f"{task}.jsonl")
     assert [r["id"] for r in rows] == [s.id for s in samples[:3]]  # dataset order, dataset ids
     score_name, fn = {
@@ -375,7 +367,7 @@ def test_infovqa_anls_by_hand_and_test_submission(tmp_path):
 def test_vqav2_test_split_writes_evalai_submission(tmp_path):
     data = tmp_path / "vqav2"
     write_image_qa_fixture("vqav2", data, n_rows=5, seed=3, split="test")
-    task, samples = task_samples("vqav2", data, "task.dataset.split=test")
+    task, samples = loaded_task("vqav2", data, "task.dataset.split=test")
     assert not task.has_targets and all(s.target is None for s in samples)
     preds = {s.id: "yes" for s in samples}
     preds[samples[1].id] = "two\tdogs\n"
@@ -394,7 +386,7 @@ def test_vizwiz_and_textvqa_test_submission_formats(tmp_path):
     for task, key in (("vizwiz_vqa", "image"), ("textvqa", "question_id")):
         data = tmp_path / task
         write_image_qa_fixture(task, data, n_rows=3, seed=1, split="test")
-        _, samples = task_samples(task, data, "task.dataset.split=test")
+        _, samples = loaded_task(task, data, "task.dataset.split=test")
         t = run_fake(tmp_path, task, data, {s.id: "unanswerable" for s in samples}, "task.dataset.split=test")
         sub = json.loads((tmp_path / f"out-{task}" / t["tasks"][task]["submission_file"]).read_text())
         expected = [f"{s.id}.jpg" for s in samples] if key == "image" else [int(s.id) for s in samples]
@@ -407,7 +399,7 @@ def test_vqa_accuracy_majority_answer_scores_one(task, fixtures_root, tmp_path):
     exactly 1 (each leave-one-out subset keeps >= 3 matches); an unseen answer scores exactly 0."""
     from collections import Counter
 
-    _, samples = task_samples(task, fixtures_root / task)
+    _, samples = loaded_task(task, fixtures_root / task)
     majority = {s.id: Counter(s.target).most_common(1)[0][0] for s in samples}
     assert all(Counter(s.target)[majority[s.id]] >= 4 for s in samples)
     t = run_fake(tmp_path, task, fixtures_root / task, majority)["tasks"][task]
@@ -421,7 +413,7 @@ def test_vqa_accuracy_majority_answer_scores_one(task, fixtures_root, tmp_path):
 def test_gqa_joins_images_and_scores_exact_match(tmp_path):
     data = tmp_path / "gqa"
     write_image_qa_fixture("gqa", data, n_rows=6, seed=5)
-    _, samples = task_samples("gqa", data)
+    _, samples = loaded_task("gqa", data)
     preds = {s.id: f"{s.target.upper()}." for s in samples}  # case and one trailing period normalised
     preds[samples[0].id] = f"The answer is {samples[0].target}"
     t = run_fake(tmp_path, "gqa", data, preds)["tasks"]["gqa"]
@@ -444,7 +436,7 @@ def test_gqa_joins_images_and_scores_exact_match(tmp_path):
 def test_ocrvqa_flattens_questions_and_scores_exact_match(tmp_path):
     data = tmp_path / "ocr"
     write_image_qa_fixture("ocrvqa", data, n_rows=2, seed=6)
-    _, samples = task_samples("ocrvqa", data)
+    _, samples = loaded_task("ocrvqa", data)
     assert [s.id.rsplit("_", 1)[1] for s in samples] == ["0", "1", "2"] * 2
     preds = {s.id: s.target for s in samples}
     preds[samples[0].id] = "someone else"
@@ -488,7 +480,7 @@ def test_ai2d_presets_letter_vs_option_text(tmp_path):
 
 # --------------------------------------------------------------------------- presets
 def test_prompt_presets_default_vs_qwen_vl(fixtures_root, tmp_path):
-    _, samples = task_samples("vqav2", fixtures_root / "vqav2")
+    _, samples = loaded_task("vqav2", fixtures_root / "vqav2")
     answers = {s.id: "yes" for s in samples}
     d = run_fake(tmp_path, "vqav2", fixtures_root / "vqav2", answers, "limit=2")["tasks"]["vqav2"]
     q = run_fake(tmp_path / "q", "vqav2", fixtures_root / "vqav2", answers, "limit=2", "task.prompt=qwen_vl")
@@ -555,7 +547,7 @@ def test_questions_on_one_image_form_one_cluster(task, tmp_path):
     samples file the report and the gate read): two questions on one image share a cluster
     label, a question on another image has its own."""
     data = _two_questions_on_one_image(task, tmp_path / task)
-    task_obj, samples = task_samples(task, data)
+    task_obj, samples = loaded_task(task, data)
     assert task_obj.cluster_key is not None
     labels, missing = cluster_labels([s.metadata for s in samples], task_obj.cluster_key)
     assert labels is not None and missing == 0
