@@ -28,8 +28,8 @@ from evalkit.testing.image_qa import (
     write_xlsx,
 )
 from evalkit.types import Record
+from tests.helpers.fake_runs import loaded_task as _task
 from tests.tasks.test_image_qa import LENIENT, _rows, run_fake
-from tests.tasks.test_image_qa import task_samples as _task
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*samples had errors:UserWarning")
 
