@@ -242,8 +242,9 @@ class Runner:
         # engines that batch themselves (vLLM, an HTTP client's concurrency) get the whole window
         per_call = window if getattr(self.model, "takes_windows", False) else bs
         self._bar = bar = self._progress(total=initial + len(todo), initial=initial)
-        torch_threads = pin_torch_threads()  # before any pipeline thread lowers the setting
         on_host = self.model.computes_on_host()
+        # before any pipeline thread lowers the setting; a model on the CPU is a torch model
+        torch_threads = pin_torch_threads(import_torch=on_host)
         # a model on the CPU competes with the pipeline's threads for the cores: whether overlap
         # pays is measured on the run's second window, run sequentially (see _decide_overlap)
         auto_cpu = on_host and opts.workers is None and opts.prefetch_batches is None
@@ -719,11 +720,15 @@ def _imported_torch() -> Any:
     return torch if torch is not None and hasattr(torch, "set_num_threads") else None
 
 
-def pin_torch_threads() -> int | None:
+def pin_torch_threads(import_torch: bool = False) -> int | None:
     """Fix the calling (generating) thread's torch thread count before pipeline threads start, and
     return it (None without torch). torch sizes a thread's OpenMP team when the thread first uses
     it, from the process-wide setting that :func:`background_thread_priority` lowers to one; reading
-    it here sizes this thread's team now. Give the result to :func:`restore_torch_threads`."""
+    it here sizes this thread's team now. ``import_torch``: import it first when it is not yet (a
+    model that computes on the CPU would otherwise size its team after a pipeline thread lowered
+    the setting). Give the result to :func:`restore_torch_threads`."""
+    if import_torch and "torch" not in sys.modules:
+        import torch  # noqa: F401 - imported here so that this thread's team is sized now
     torch = _imported_torch()
     return int(torch.get_num_threads()) if torch is not None else None
 

@@ -288,3 +288,26 @@ def test_first_tiny_build_says_what_it_does(tmp_path, monkeypatch, capfd) -> Non
     assert (path / "evalkit_tiny.json").exists()
     ensure_tiny_model(tmp_path, TinySpec(train_steps=2, train_rows=8))
     assert "building" not in capfd.readouterr().err  # built once, silent afterwards
+
+
+def test_a_model_on_the_cpu_sizes_the_generating_threads_torch_team_first() -> None:
+    """Where torch is not imported yet, the runner imports it for a model on the CPU before any
+    pipeline thread lowers the process-wide count, so the generating thread keeps the full count;
+    for other backends it never imports torch."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, threading\n"
+        "from evalkit.runner.runner import background_thread_priority, pin_torch_threads\n"
+        "assert 'torch' not in sys.modules\n"
+        "assert pin_torch_threads() is None and 'torch' not in sys.modules\n"
+        "n = pin_torch_threads(import_torch=True)\n"
+        "t = threading.Thread(target=background_thread_priority); t.start(); t.join()\n"
+        "print(n, sys.modules['torch'].get_num_threads())\n"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "2"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["2", "2"]
