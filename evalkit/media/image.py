@@ -139,8 +139,12 @@ def load_image(value: Any, max_pixels: int = DEFAULT_MAX_PIXELS):
     except InputError:
         raise
     except Exception as exc:  # PIL raises many types (OSError, SyntaxError, ValueError...)
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"cannot decode image: {msg}") from exc
+        raise _input_error("cannot decode image", exc) from exc
+
+
+def _input_error(what: str, exc: BaseException) -> InputError:
+    """``what: <first line of the exception>`` as an :class:`InputError`."""
+    return InputError(f"{what}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
 
 
 #: formats whose EXIF and XMP orientation Pillow reads with the header (no pixel decoding)
@@ -169,27 +173,21 @@ def image_size(value: Any, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, i
     try:
         with _open(value) as img:  # closes the file of a path
             width, height = img.size
-            fmt = img.format or ""
-            if fmt in _HEADER_ORIENTATION_FORMATS:
+            orientation, from_header = None, True
+            if img.format in _HEADER_ORIENTATION_FORMATS:
                 orientation = img.getexif().get(0x0112)
-            elif fmt == "PNG" and img.fp is not None:
-                img.fp.seek(0)
+            elif img.format == "PNG" and img.fp is not None:
+                img.fp.seek(0)  # an orientation anywhere in the file: only decoding tells
                 data = img.fp.read()
-                if any(marker in data for marker in _PNG_ORIENTATION_MARKERS):
-                    orientation = -1  # somewhere in the file: only decoding tells
-                else:
-                    orientation = None
+                from_header = not any(marker in data for marker in _PNG_ORIENTATION_MARKERS)
             else:
-                orientation = -1  # not read from the header here: decode
-        if orientation == -1:
-            return load_image(value, max_pixels).size
+                from_header = False
     except InputError:
         raise
     except Exception as exc:  # as load_image: PIL raises many types
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"cannot read image size: {msg}") from exc
-    if width <= 0 or height <= 0 or width * height > max_pixels:
-        return load_image(value, max_pixels).size  # raises load_image's own message
+        raise _input_error("cannot read image size", exc) from exc
+    if not from_header or width <= 0 or height <= 0 or width * height > max_pixels:
+        return load_image(value, max_pixels).size  # bad sizes: load_image's own message
     # orientations 5-8 turn the image a quarter (exif_transpose swaps the sides)
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 

@@ -8,10 +8,11 @@ import struct
 import zlib
 
 import pytest
-from PIL import Image, ImageFile, PngImagePlugin
+from PIL import Image, PngImagePlugin
 
 from evalkit.errors import InputError
 from evalkit.media.image import image_size, load_image
+from tests.helpers.image_decodes import count_decodes
 
 ORIENTATIONS = (None, 1, 2, 3, 5, 6, 7, 8)
 
@@ -51,22 +52,10 @@ def test_tiff_follows_the_decoder():
     assert image_size(data) == load_image(data).size
 
 
-def _count_loads(monkeypatch) -> list[int]:
-    calls: list[int] = []
-    real = ImageFile.ImageFile.load
-
-    def counting(self):  # noqa: ANN001, ANN202
-        calls.append(1)
-        return real(self)
-
-    monkeypatch.setattr(ImageFile.ImageFile, "load", counting)
-    return calls
-
-
 @pytest.mark.parametrize("fmt,orientation", [("JPEG", 6), ("JPEG", None), ("PNG", None), ("WEBP", 8)])
 def test_no_pixel_is_decoded(monkeypatch, fmt, orientation):
     data = _encode(fmt, orientation, size=(40, 20))
-    calls = _count_loads(monkeypatch)
+    calls = count_decodes(monkeypatch)
     image_size(data)
     assert calls == []
     load_image(data)

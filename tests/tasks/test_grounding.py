@@ -18,6 +18,7 @@ from evalkit.testing.grounding import (
     refcoco_truth,
     write_refcoco_hub_layout,
 )
+from tests.helpers.image_decodes import count_decodes
 
 # the bad rows' per-sample errors are asserted through n_errors; their warning is expected
 pytestmark = pytest.mark.filterwarnings("ignore:refcoco.*had errors:UserWarning")
@@ -207,20 +208,11 @@ def test_cli_runs_splits_into_one_results_table(tmp_path, refcoco_dir, cli):
 def test_rescoring_reads_image_sizes_without_decoding(tmp_path, refcoco_dir, cli, monkeypatch):
     """`evalkit score` (a process that built no request) needs every image's size for the grid
     conventions: it is read from the image headers, and the scores are the run's own."""
-    from PIL import ImageFile
-
     truth = refcoco_truth(refcoco_dir, "val")
     answers = {t["id"]: format_box(_shift(t["box"], t["size"], 0.2), "qwen2_vl", t["size"]) for t in truth}
     results, out = run_fake(tmp_path, refcoco_dir, answers)
     before = results["tasks"]["refcoco_val"]["metrics"]
-    decodes: list[int] = []
-    real_load = ImageFile.ImageFile.load
-
-    def counting_load(self):  # noqa: ANN001, ANN202
-        decodes.append(1)
-        return real_load(self)
-
-    monkeypatch.setattr(ImageFile.ImageFile, "load", counting_load)
+    decodes = count_decodes(monkeypatch)
     proc = cli("score", "task=refcoco_val", f"samples={out / 'samples' / 'refcoco_val.jsonl'}",
                f"task.dataset.path={refcoco_dir}", LENIENT)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
