@@ -19,6 +19,12 @@ Modes:
   comparison. Targets: evalkit/bare <= 0.8, harness time outside the model <= 3 ms/sample, peak
   RSS at 512 within 10% of the run at 64.
 
+Each batch size gets two evalkit rows on a machine with more than one core: evalkit as configured
+(``--evalkit-arg``; by default all defaults), and with ``runner.generate_threads=<cores - 1>``, the
+generating thread on one core fewer so that the pipeline has the others from the start (not the
+default: the thread count can move the logits' last bits, and generation-bound runs lose by it;
+docs/architecture.md). Each row's ``pipeline:`` line says what the run used and why.
+
 Printed per row: minimum wall seconds of each side and their ratio; evalkit's harness time per
 sample (``total - model - load - build - open``: fingerprints, cache, scoring, durable records,
 results; everything evalkit does per sample that the bare loop does not; opening the evaluation —
@@ -262,31 +268,46 @@ def main() -> None:
         print(f"{'batch':>5} {'bare s':>8} {'evalkit s':>10} {'ratio':>6} {'harness ms/sample':>18} {'build ms/sample':>15} "
               f"{'first sample bare/evalkit s':>28} {'peak RSS bare/evalkit MB':>25}")  # fmt: skip
         last = None
+        # evalkit as configured, and (CPU) with the generating thread on one core fewer, which
+        # leaves a core to the pipeline from the start (runner.generate_threads; docs/architecture.md)
+        variants = [("", list(args.evalkit_arg))]
+        if not args.evalkit_arg and (os.cpu_count() or 1) > 1:
+            variants.append((f"generate_threads={(os.cpu_count() or 2) - 1}",
+                             [f"runner.generate_threads={(os.cpu_count() or 2) - 1}"]))  # fmt: skip
         for bs in batches:
-            bare, evk = [], []
+            bare: list[dict] = []
+            evk: dict[str, list[dict]] = {name: [] for name, _ in variants}
             for rep in range(args.repeats):
                 bare.append(run_child("bare", model_dir, data, bs, args.n, root / f"b{bs}-{rep}", env, []))
-                evk.append(
-                    run_child(
-                        "evalkit", model_dir, data, bs, args.n, root / f"e{bs}-{rep}", env, args.evalkit_arg
+                for v, (name, extra) in enumerate(variants):
+                    evk[name].append(
+                        run_child(
+                            "evalkit", model_dir, data, bs, args.n, root / f"e{bs}-{rep}-{v}", env, extra
+                        )
                     )
+                    assert bare[-1]["predictions"] == evk[name][-1]["predictions"], (
+                        f"batch {bs} {name}: predictions differ"
+                    )
+            b = min(x["wall_s"] for x in bare)
+            for name, runs in evk.items():
+                e = min(x["wall_s"] for x in runs)
+                first = f"{min(x['first_s'] for x in bare):.2f}/{min(x['first_s'] for x in runs):.2f}"
+                rss = f"{max(x['peak_rss_mb'] for x in bare):.0f}/{max(x['peak_rss_mb'] for x in runs):.0f}"
+                harness = min(x["harness_ms"] for x in runs)
+                wait = min(x["wait_ms"] for x in runs)
+                label = f"{bs}" + (f" {name}" if name else "")
+                print(
+                    f"{label:>5} {b:>8.2f} {e:>10.2f} {e / b:>6.3f} {harness:>18.2f} {wait:>15.2f} {first:>28} {rss:>25}"
                 )
-                assert bare[-1]["predictions"] == evk[-1]["predictions"], f"batch {bs}: predictions differ"
-            b, e = min(x["wall_s"] for x in bare), min(x["wall_s"] for x in evk)
-            first = f"{min(x['first_s'] for x in bare):.2f}/{min(x['first_s'] for x in evk):.2f}"
-            rss = f"{max(x['peak_rss_mb'] for x in bare):.0f}/{max(x['peak_rss_mb'] for x in evk):.0f}"
-            harness = min(x["harness_ms"] for x in evk)
-            wait = min(x["wait_ms"] for x in evk)
-            print(
-                f"{bs:>5} {b:>8.2f} {e:>10.2f} {e / b:>6.3f} {harness:>18.2f} {wait:>15.2f} {first:>28} {rss:>25}"
-            )
-            last = (bs, max(x["peak_rss_mb"] for x in evk))
-        print(f"evalkit pipeline used: {evk[-1].get('pipeline')} (overrides: {args.evalkit_arg or 'none'}); "
-              f"opening the evaluation (dataset load, identity, run.json) {evk[-1].get('open_s', 0):.2f} s")  # fmt: skip
+                print(f"      pipeline: {runs[-1].get('pipeline')}")
+            last = (bs, max(x["peak_rss_mb"] for x in evk[""]))
+            evk_default = evk[""]
+        print(f"overrides: {args.evalkit_arg or 'none'}; opening the evaluation (dataset load, identity, "
+              f"run.json) {evk_default[-1].get('open_s', 0):.2f} s")  # fmt: skip
         if large and last is not None:
             # the same pipeline as the large run used (on the CPU it is measured on the second
             # window, which a 64-sample run never reaches): memory is compared at equal settings
-            used = evk[-1].get("pipeline") or {}
+            used = evk_default[-1].get("pipeline") or {}
             same = [
                 f"runner.workers={used.get('workers', 0)}",
                 f"runner.prefetch_batches={used.get('prefetch_batches', 0)}",

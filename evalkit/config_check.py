@@ -112,6 +112,7 @@ RUNNER: dict[str, Check] = {
     "log_project": _str(nullable=True),
     "prefetch_batches": _int(0, nullable=True),
     "workers": _int(0, nullable=True),
+    "generate_threads": _int(1, nullable=True),
 }
 
 #: keys inside the task / model groups whose values are checked when present

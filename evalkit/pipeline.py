@@ -65,6 +65,7 @@ def runner_options(cfg: Mapping[str, Any], rank: int = 0, world_size: int = 1) -
         verify_resumed=True if verify == "auto" else bool(verify),
         workers=None if r.get("workers") is None else int(r["workers"]),
         prefetch_batches=None if r.get("prefetch_batches") is None else int(r["prefetch_batches"]),
+        generate_threads=None if r.get("generate_threads") is None else int(r["generate_threads"]),
         rank=rank,
         world_size=world_size,
     )

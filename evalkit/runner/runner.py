@@ -65,6 +65,11 @@ class RunnerOptions:
     #: batches whose backend preprocessing (template, processor) runs while the current one
     #: generates; 0: none (strictly sequential); None: 1, or 0 when the model generates on the CPU
     prefetch_batches: int | None = None
+    #: torch threads of the generating thread when the model generates on the CPU; None: torch's
+    #: own count (the cores). Fewer than the cores leaves the others to the pipeline, which then
+    #: runs from the start (no measurement); a different count may change the last bits of the
+    #: logits (torch's single-token attention splits its sum by thread), like a different batch size
+    generate_threads: int | None = None
 
 
 @dataclass
@@ -245,14 +250,29 @@ class Runner:
         on_host = self.model.computes_on_host()
         # before any pipeline thread lowers the setting; a model on the CPU is a torch model
         torch_threads = pin_torch_threads(import_torch=on_host)
+        generating = set_generate_threads(opts.generate_threads) if on_host else None
+        cores = os.cpu_count() or 1
         # a model on the CPU competes with the pipeline's threads for the cores: whether overlap
-        # pays is measured on the run's second window, run sequentially (see _decide_overlap)
-        auto_cpu = on_host and opts.workers is None and opts.prefetch_batches is None
-        self._builder = builder = RequestBuilder(self, workers=resolve_workers(opts.workers, on_host))
-        self._prefetch = resolve_prefetch(opts.prefetch_batches, on_host)
-        self.stats.extra["pipeline"] = {"workers": builder.workers, "prefetch_batches": self._prefetch}
+        # pays is measured on the run's second window, run sequentially (see _decide_overlap) —
+        # unless runner.generate_threads leaves cores free, which the pipeline then uses throughout
+        auto = on_host and opts.workers is None and opts.prefetch_batches is None
+        # cores left free: the pipeline's defaults are those of a model off the host (its threads
+        # run at a lower priority, so they take what generation leaves, on every core)
+        overlap = auto and generating is not None and generating < cores
+        auto_cpu = auto and not overlap
+        self._builder = builder = RequestBuilder(
+            self, workers=resolve_workers(opts.workers, on_host and not overlap)
+        )
+        self._prefetch = resolve_prefetch(opts.prefetch_batches, on_host and not overlap)
+        self.stats.extra["pipeline"] = info = {"workers": builder.workers, "prefetch_batches": self._prefetch}
+        if on_host and torch_threads is not None:
+            info["generate_threads"] = generating if generating is not None else torch_threads
         if auto_cpu:
-            self.stats.extra["pipeline"]["auto"] = "sequential (a model on the CPU; not measured)"
+            info["auto"] = "sequential (a model on the CPU; not measured)"
+        elif overlap:
+            info["auto"] = (
+                f"overlap on (the model generates on {generating} of {cores} cores: runner.generate_threads)"
+            )
         if self._prefetch > 0:
             self._start_prefetch()
         try:
@@ -328,6 +348,17 @@ class Runner:
                 self._start_prefetch()
             info.update(workers=workers, prefetch_batches=1)
             info["auto"] = f"overlap on after the second window (preprocessing = {ratio:.2f} x generation)"
+            torch = _imported_torch()
+            threads = int(torch.get_num_threads()) if torch is not None else 1
+            if ratio >= 1.0 and threads > 1:
+                # the generating thread's team stays as wide as the cores (its count fixes the
+                # logits' last bits; a timing must not): say what would overlap better
+                info["hint"] = hint = (
+                    f"building the requests takes {ratio:.2f} x the generation: runner.generate_threads="
+                    f"{max(1, threads - workers)} would leave cores to it (faster; the last bits of the "
+                    f"logits may differ from a run at {threads} threads)"
+                )
+                log.info("%s: %s", self.task.name, hint)
         else:
             info["auto"] = f"sequential (a model on the CPU; preprocessing = {ratio:.2f} x generation)"
 
@@ -731,6 +762,17 @@ def pin_torch_threads(import_torch: bool = False) -> int | None:
         import torch  # noqa: F401 - imported here so that this thread's team is sized now
     torch = _imported_torch()
     return int(torch.get_num_threads()) if torch is not None else None
+
+
+def set_generate_threads(threads: int | None) -> int | None:
+    """Set the calling (generating) thread's torch thread count to ``runner.generate_threads``
+    (``None``: leave it); returns the count set. :func:`restore_torch_threads` puts it back."""
+    torch = _imported_torch()
+    if threads is None or torch is None:
+        return None
+    threads = max(1, int(threads))
+    torch.set_num_threads(threads)
+    return threads
 
 
 def restore_torch_threads(threads: int | None) -> None:

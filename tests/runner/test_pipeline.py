@@ -5,6 +5,7 @@ pixel digests, a progress ETA that ignores the model load, and the first-run bui
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 import time
 from collections.abc import Sequence
@@ -174,6 +175,66 @@ def test_pipeline_threads_use_one_torch_thread_and_the_generating_thread_keeps_i
         assert seen == [2]  # a thread started after the run gets the process-wide count again
     finally:
         torch.set_num_threads(saved)
+
+
+class OnHostThreadCountModel(ThreadCountModel):
+    """ThreadCountModel 'on the CPU' (the runner's CPU policy applies)."""
+
+    def computes_on_host(self) -> bool:
+        return True
+
+
+def test_generate_threads_sets_the_generating_threads_count_and_frees_the_other_cores(
+    tmp_path, docvqa_dir, monkeypatch
+) -> None:
+    """``runner.generate_threads`` below the cores: the model generates with that many torch threads
+    from its first batch, the pipeline (defaults left at null) runs from the start on the cores
+    left, the count is recorded, and the process-wide setting is back afterwards. Left at null,
+    the generating thread keeps torch's count (recorded too) and the CPU policy measures."""
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    saved = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        task = _docvqa_task(docvqa_dir)
+        model = OnHostThreadCountModel()
+        opts = RunnerOptions(cache=False, progress=False, window_batches=2, generate_threads=1)
+        runner = Runner(task, model, tmp_path / "one", opts)
+        runner.run(task.samples()[:12])
+        generating = [ids[0] for kind, ids, _ in model.events if kind == "generate-threads"]
+        assert generating and set(generating) == {"1"}
+        info = runner.stats.extra["pipeline"]
+        assert info["generate_threads"] == 1 and info["workers"] == 2 and info["prefetch_batches"] == 1
+        assert info["auto"].startswith("overlap on (the model generates on 1 of 2 cores")
+        # the second batch (the first window is one batch) was prepared ahead, in the thread
+        assert any(t.startswith("evalkit-prepare") for kind, _, t in model.events if kind == "prepare")
+        assert torch.get_num_threads() == 2
+
+        default = OnHostThreadCountModel()
+        opts = RunnerOptions(cache=False, progress=False, window_batches=2)
+        runner = Runner(task, default, tmp_path / "default", opts)
+        runner.run(task.samples()[:12])
+        # whatever the measurement decides for the pipeline (this model generates in no time: it
+        # turns the pipeline on), the generating thread's count is never changed by it
+        assert {ids[0] for kind, ids, _ in default.events if kind == "generate-threads"} == {"2"}
+        assert runner.stats.extra["pipeline"]["generate_threads"] == 2
+    finally:
+        torch.set_num_threads(saved)
+
+
+def test_generate_threads_pipelined_predictions_equal_sequential_at_that_count(
+    tmp_path, tiny_model_dir, docvqa_dir
+) -> None:
+    """The tiny model on the CPU at ``runner.generate_threads=1``: the pipeline runs from the start
+    and changes no prediction of the sequential run at the same count."""
+    one = ["runner.generate_threads=1"]
+    sequential = _run(tmp_path / "seq", tiny_model_dir, docvqa_dir, 4, [*SEQUENTIAL, *one])
+    pipelined = _run(tmp_path / "pipe", tiny_model_dir, docvqa_dir, 4, one)
+    results = json.loads((tmp_path / "pipe" / "results.json").read_text())
+    assert results["timing"]["pipeline"]["generate_threads"] == 1
+    assert any(r["prediction"] for r in sequential)
+    keys = ("id", "prediction", "prompt", "fingerprint", "scores", "error")
+    assert [[r.get(k) for k in keys] for r in pipelined] == [[r.get(k) for k in keys] for r in sequential]
 
 
 def _length(request: Request) -> tuple[int, int]:

@@ -238,7 +238,7 @@ def test_cpu_model_turns_the_pipeline_on_only_when_preprocessing_is_a_large_shar
     # sequentially and measured) one build thread and one batch of look-ahead are turned on
     # (sleeps far longer than building two fixture requests takes, even on a loaded machine)
     slow_prep = OnHostModel(prep_s=0.3, gen_s=0.5)
-    info = _on_host_run(tmp_path / "a", docvqa_dir, slow_prep)
+    info = slow = _on_host_run(tmp_path / "a", docvqa_dir, slow_prep)
     assert info["workers"] == 1 and info["prefetch_batches"] == 1 and "overlap on" in info["auto"]
     assert slow_prep.prepared_in[:3] == ["MainThread"] * 3  # windows 1 (one batch) and 2: sequential
     assert any(t.startswith("evalkit-prepare") for t in slow_prep.prepared_in[3:])
@@ -246,6 +246,12 @@ def test_cpu_model_turns_the_pipeline_on_only_when_preprocessing_is_a_large_shar
     twice = OnHostModel(prep_s=0.4, gen_s=0.2)
     info = _on_host_run(tmp_path / "d", docvqa_dir, twice)
     assert info["workers"] == min(os.cpu_count() or 1, 2) and "overlap on" in info["auto"], info
+    # building outweighs generating: the run keeps its torch thread count (it fixes the logits'
+    # last bits) and says which runner.generate_threads would leave cores to the pipeline
+    threads = info["generate_threads"]
+    if threads > 1:
+        assert f"runner.generate_threads={max(1, threads - info['workers'])}" in info["hint"], info
+    assert "hint" not in slow  # preprocessing 0.6 of generation: overlap pays, but no hint
     # preprocessing a small share of generation: the run stays sequential
     fast_prep = OnHostModel(prep_s=0.0, gen_s=0.5)
     info = _on_host_run(tmp_path / "b", docvqa_dir, fast_prep)
@@ -253,7 +259,8 @@ def test_cpu_model_turns_the_pipeline_on_only_when_preprocessing_is_a_large_shar
     assert set(fast_prep.prepared_in) == {"MainThread"}
     # explicit settings are never second-guessed
     info = _on_host_run(tmp_path / "c", docvqa_dir, OnHostModel(0.3, 0.3), workers=0, prefetch_batches=0)
-    assert info == {"workers": 0, "prefetch_batches": 0}
+    assert {k: info[k] for k in ("workers", "prefetch_batches")} == {"workers": 0, "prefetch_batches": 0}
+    assert "auto" not in info
 
 
 def test_a_refused_command_starts_no_background_imports(monkeypatch) -> None:

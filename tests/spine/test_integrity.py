@@ -206,6 +206,7 @@ def test_error_rate_over_threshold_exits_nonzero(tmp_path, docvqa_dir):
         ("task.promt=qwen_vl", "did you mean 'task.prompt'"),
         ("runner.max_error_rate=2", "runner.max_error_rate=2 is not valid"),
         ("runner.resum=false", "did you mean 'runner.resume'"),
+        ("runner.generate_threads=0", "runner.generate_threads=0 is not valid"),
         ("task.generation.max_new_tokens=0", "task.generation.max_new_tokens=0 is not valid"),
     ],
 )
