@@ -17,7 +17,7 @@ Points (where they are called):
 
 * ``record_write_mid`` — :meth:`evalkit.runner.store.RecordStore.append`: every record line of
   the batch but the last is written whole, the last one only half, then flush + fsync + kill;
-* ``after_batch`` — the end of :meth:`RecordStore.append`, after the fsync;
+* ``after_batch`` — the end of :meth:`RecordStore.append`, after the flush (and fsync, if due);
 * ``merge`` — :func:`evalkit.runner.store.write_atomic` writing ``samples/<task>.jsonl``;
 * ``results_write`` — :func:`write_atomic` writing ``results.json``;
 * ``enospc`` — any write through :func:`write` (record appends, samples, results.json).

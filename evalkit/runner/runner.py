@@ -5,7 +5,7 @@ Flow for one task on one rank::
     samples ─► skip finished (RecordStore.load) ─► shard (index % world_size) ─► window
         ─► build requests (InputError → error record) ─► sort by length ─► batches
         ─► cache lookup ─► Model.generate for the misses (model loaded lazily) ─► Task.score
-        ─► RecordStore.append (fsync) ─► ResponseCache.put
+        ─► RecordStore.append ─► ResponseCache.put
 
 The model is only loaded when at least one request misses the cache, so a fully cached rerun never
 touches the weights. Records are written per batch, so a crash or Ctrl-C loses at most the batch in

@@ -21,6 +21,76 @@ def _rec(i: int) -> Record:
     return Record(id=str(i), prompt="p", prediction=f"answer {i}", target=["x"], scores={"anls": 0.5})
 
 
+class _ManualTimer:
+    """threading.Timer stand-in that the test fires by hand."""
+
+    made: list[_ManualTimer] = []
+
+    def __init__(self, interval, function):  # noqa: ANN001
+        self.interval, self.function, self.cancelled, self.daemon = interval, function, False, False
+        _ManualTimer.made.append(self)
+
+    def start(self) -> None:
+        pass
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+def test_store_writes_every_batch_out_and_fsyncs_within_a_second(tmp_path, monkeypatch):
+    """Each append reaches the file before it returns (a new reader sees it: no process crash can
+    lose it); fsyncs are grouped to one per FSYNC_INTERVAL_S: a later append or a timer fsyncs
+    what the fast batches left, and close fsyncs the rest."""
+    import evalkit.runner.store as store_module
+
+    clock = [100.0]
+    synced: list[int] = []
+    monkeypatch.setattr(store_module.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(store_module.threading, "Timer", _ManualTimer)
+    _ManualTimer.made = []
+    real_fsync = store_module.os.fsync
+    monkeypatch.setattr(store_module.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    store = RecordStore(tmp_path, "t")
+    for i in range(5):  # five fast batches: the first is fsynced, the rest wait for one timer
+        store.append([_rec(i)])
+        assert sorted(RecordStore(tmp_path, "t").load()) == [str(k) for k in range(i + 1)]
+    assert len(synced) == 1 and len(_ManualTimer.made) == 1
+    assert _ManualTimer.made[0].interval == store_module.FSYNC_INTERVAL_S
+    _ManualTimer.made[0].function()  # a second later: the timer fsyncs the four batches
+    assert len(synced) == 2
+    clock[0] += store_module.FSYNC_INTERVAL_S  # a slow batch: fsynced on its own
+    store.append([_rec(5)])
+    assert len(synced) == 3
+    store.append([_rec(6)])  # fast again: a new timer
+    assert len(synced) == 3 and len(_ManualTimer.made) == 2
+    store.close()  # what is not fsynced yet is fsynced before the handle closes; the timer stops
+    assert len(synced) == 4 and _ManualTimer.made[1].cancelled
+    _ManualTimer.made[1].function()  # a timer that fires anyway after close does nothing
+    store.close()
+    assert len(synced) == 4
+
+
+def test_a_failed_timer_fsync_is_raised_by_the_next_append(tmp_path, monkeypatch):
+    import errno
+
+    import evalkit.runner.store as store_module
+
+    monkeypatch.setattr(store_module.threading, "Timer", _ManualTimer)
+    _ManualTimer.made = []
+    store = RecordStore(tmp_path, "t")
+    store.append([_rec(1)])
+    store.append([_rec(2)])
+
+    def full(fd):  # noqa: ANN001, ANN202
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store_module.os, "fsync", full)
+    _ManualTimer.made[0].function()  # in the timer thread: kept, not raised there
+    with pytest.raises(EvalkitError, match="disk"):
+        store.append([_rec(3)])
+    store.close()
+
+
 def test_store_roundtrip_and_last_record_wins(tmp_path):
     store = RecordStore(tmp_path, "t")
     store.append([_rec(1), _rec(2)])
