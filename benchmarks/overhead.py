@@ -271,9 +271,9 @@ def main() -> None:
         # evalkit as configured, and (CPU) with the generating thread on one core fewer, which
         # leaves a core to the pipeline from the start (runner.generate_threads; docs/architecture.md)
         variants = [("", list(args.evalkit_arg))]
-        if not args.evalkit_arg and (os.cpu_count() or 1) > 1:
-            variants.append((f"generate_threads={(os.cpu_count() or 2) - 1}",
-                             [f"runner.generate_threads={(os.cpu_count() or 2) - 1}"]))  # fmt: skip
+        fewer = (os.cpu_count() or 1) - 1
+        if not args.evalkit_arg and fewer >= 1:
+            variants.append((f"generate_threads={fewer}", [f"runner.generate_threads={fewer}"]))
         for bs in batches:
             bare: list[dict] = []
             evk: dict[str, list[dict]] = {name: [] for name, _ in variants}

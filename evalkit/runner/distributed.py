@@ -19,8 +19,9 @@ Two ways to get ranks:
   alone holds the output lock, merges and scores. A crashed rank is handled by torchrun's agent,
   which tears the group down; the status files still say which sample the rank was on.
 
-Every rank appends its finished records to ``parts/<task>/rank-<r>.jsonl`` (written out per batch, fsynced at least once a second) and,
-before each batch, writes the ids it is working on to ``parts/<task>/status/rank-<r>.json``.
+Every rank appends its finished records to ``parts/<task>/rank-<r>.jsonl`` (written out per batch,
+fsynced within a second) and, before each batch, writes the ids it is working on to
+``parts/<task>/status/rank-<r>.json``.
 Sharding is over the *pending* samples (``index % world_size == rank``), so a run stopped under one
 world size resumes under any other and does exactly the missing samples. The pending list is
 snapshotted once, by the launcher or torchrun's rank 0, before any rank starts: were every rank to

@@ -348,8 +348,7 @@ class Runner:
                 self._start_prefetch()
             info.update(workers=workers, prefetch_batches=1)
             info["auto"] = f"overlap on after the second window (preprocessing = {ratio:.2f} x generation)"
-            torch = _imported_torch()
-            threads = int(torch.get_num_threads()) if torch is not None else 1
+            threads = int(info.get("generate_threads") or 1)  # the count this run generates with
             if ratio >= 1.0 and threads > 1:
                 # the generating thread's team stays as wide as the cores (its count fixes the
                 # logits' last bits; a timing must not): say what would overlap better
