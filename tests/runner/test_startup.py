@@ -5,6 +5,7 @@ and a model generating on the CPU is not slowed down by pipeline threads."""
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -170,8 +171,16 @@ def test_cold_run_loads_ahead_and_matches_the_lazy_run(
     ]  # fmt: skip
     cold = evaluate("docvqa", "hf", [*common, f"output_dir={tmp_path / 'a'}"])
     assert cold["timing"]["model_loaded"] is True and cold["timing"]["load_ahead"] is True
-    pipeline = cold["timing"]["pipeline"]  # a model on the CPU, 6 samples: never measured, sequential
-    assert pipeline["workers"] == 0 and pipeline["prefetch_batches"] == 0 and "sequential" in pipeline["auto"]
+    # a model on the CPU starts sequential; the first window is one batch, so the second (4 samples)
+    # is measured and the record says what the timing decided (the decision itself is tested with
+    # fixed timings below: on a slow machine the tiny model's building can outweigh its generation)
+    pipeline = cold["timing"]["pipeline"]
+    assert re.fullmatch(
+        r"(sequential|overlap on after the second window) \(.*preprocessing = [\d.]+ x generation\)",
+        pipeline["auto"],
+    )
+    overlapped = pipeline["auto"].startswith("overlap")
+    assert (pipeline["workers"] >= 1) == overlapped and pipeline["prefetch_batches"] == int(overlapped)
     # the second run finds this model in the cache: nothing is loaded ahead, nothing at all here
     warm = evaluate("docvqa", "hf", [*common, f"output_dir={tmp_path / 'b'}"])
     assert warm["timing"]["model_loaded"] is False and warm["timing"]["n_cached"] == 6
