@@ -25,7 +25,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from evalkit.errors import EvalkitError, UsageError
+from evalkit.errors import EvalkitError, UsageError, as_evalkit_error
 from evalkit.overrides import (  # noqa: F401 - the override checks live below the commands
     _group_choice,
     _key_overrides,
@@ -166,7 +166,8 @@ def _hydra_job(cfg) -> None:  # the body of `evalkit run`, called by Hydra per j
         if job_dir:
             data["output_dir"] = job_dir
         results = run_from_config(data)
-    except EvalkitError as exc:
+    except Exception as caught:  # noqa: BLE001 - every failure of a run becomes one line
+        exc = as_evalkit_error(caught)
         if isinstance(exc, IncompleteRunError):
             _print_results(exc.results)
         if _DEBUG:
@@ -339,6 +340,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
+    except Exception as caught:  # noqa: BLE001 - not foreseen (a bug, an I/O error): one line too
+        if _DEBUG:
+            traceback.print_exc()
+        exc = as_evalkit_error(caught)
+        print(f"evalkit: error: {redact_text(str(exc))}", file=sys.stderr)
+        return exc.exit_code
 
 
 def entry() -> None:

@@ -45,3 +45,35 @@ class BackendFatalError(EvalkitError):
     def __init__(self, message: str = "", partial: dict[int, Any] | None = None):
         super().__init__(message)
         self.partial: dict[int, Any] = dict(partial or {})
+
+
+class InternalError(EvalkitError):
+    """An exception evalkit did not foresee (a bug, or an operating-system failure such as an I/O
+    error), turned into one line by :func:`as_evalkit_error`."""
+
+
+def as_evalkit_error(exc: BaseException) -> EvalkitError:
+    """One clear line for an exception that escaped a command.
+
+    An :class:`EvalkitError` is returned as is. An ``OSError`` (an I/O error, a permission, a
+    missing file) names the file and what to do; anything else is an internal error that points to
+    ``--debug`` for the traceback. Samples already written are kept in every case, so the message
+    says that rerunning the same command resumes."""
+    if isinstance(exc, EvalkitError):
+        return exc
+    resume = "finished samples are kept; rerunning the same command resumes"
+    if isinstance(exc, OSError):
+        what = exc.strerror or str(exc) or type(exc).__name__
+        where = f" on {exc.filename}" if exc.filename else ""
+        return InternalError(
+            f"{what}{where} (errno {exc.errno}); check that path's disk, space and permissions — {resume}"
+            if exc.errno is not None
+            else f"{type(exc).__name__}: {what}{where} — {resume}"
+        )
+    if isinstance(exc, MemoryError):
+        return InternalError(f"out of memory; lower batch_size=<n> (or runner.window_batches) — {resume}")
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return InternalError(
+        f"internal error: {type(exc).__name__}{': ' + text if text else ''} — rerun with --debug for "
+        f"the traceback and report it; {resume}"
+    )

@@ -7,6 +7,7 @@ Inert unless the environment variable ``EVALKIT_FAULT`` is set, e.g.::
     EVALKIT_FAULT=merge:1                # SIGKILL half-way through writing samples/<task>.jsonl
     EVALKIT_FAULT=results_write:1        # SIGKILL half-way through writing results.json
     EVALKIT_FAULT=enospc:4               # the 4th durable write (and every later one) raises ENOSPC
+    EVALKIT_FAULT=eio:4                  # the same with EIO (a failing disk or network file system)
 
 Several faults may be given, comma-separated. ``<point>:<n>`` fires the *n*-th time ``<point>`` is
 reached in this process (counting from 1). Kills use ``SIGKILL`` on the process itself, so no
@@ -20,7 +21,8 @@ Points (where they are called):
 * ``after_batch`` — the end of :meth:`RecordStore.append`, after the flush (and fsync, if due);
 * ``merge`` — :func:`evalkit.runner.store.write_atomic` writing ``samples/<task>.jsonl``;
 * ``results_write`` — :func:`write_atomic` writing ``results.json``;
-* ``enospc`` — any write through :func:`write` (record appends, samples, results.json).
+* ``enospc`` — any write through :func:`write` (record appends, samples, results.json);
+* ``eio`` — the same writes, failing with ``EIO`` instead.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import signal
 from typing import IO
 
 ENV = "EVALKIT_FAULT"
-POINTS = ("record_write_mid", "after_batch", "merge", "results_write", "enospc")
+POINTS = ("record_write_mid", "after_batch", "merge", "results_write", "enospc", "eio")
 _WRITE_POINTS = ("record_write_mid", "merge", "results_write")
 _counts: dict[str, int] = {}
 
@@ -54,8 +56,8 @@ def _reached(point: str) -> bool:
     if point not in faults:
         return False
     _counts[point] = _counts.get(point, 0) + 1
-    if point == "enospc":
-        return _counts[point] >= faults[point]  # a full disk stays full
+    if point in ("enospc", "eio"):
+        return _counts[point] >= faults[point]  # a full (or failing) disk stays so
     return _counts[point] == faults[point]
 
 
@@ -71,14 +73,15 @@ def point(name: str) -> None:
 
 
 def write(fh: IO[str], data: str, name: str) -> None:
-    """``fh.write(data)`` with the fault points ``name`` (a write point) and ``enospc``.
+    """``fh.write(data)`` with the fault points ``name`` (a write point), ``enospc`` and ``eio``.
 
     When ``name`` fires: the data up to the middle of its last line is written, flushed and
-    fsynced, then the process is SIGKILLed, leaving a torn line on disk. When ``enospc`` fires:
-    ``OSError(ENOSPC)`` is raised before anything is written.
+    fsynced, then the process is SIGKILLed, leaving a torn line on disk. When ``enospc`` (``eio``)
+    fires: ``OSError(ENOSPC)`` (``EIO``) is raised before anything is written.
     """
-    if _reached("enospc"):
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    for fault, code in (("enospc", errno.ENOSPC), ("eio", errno.EIO)):
+        if _reached(fault):
+            raise OSError(code, os.strerror(code))
     if name in _WRITE_POINTS and _reached(name):
         body = data[:-1] if data.endswith("\n") else data
         last_start = body.rfind("\n") + 1

@@ -63,6 +63,16 @@ def disk_full_error(path: Path) -> EvalkitError:
     )
 
 
+def write_error(path: Path, exc: OSError) -> EvalkitError:
+    """The error raised when a write fails for another reason than a full disk (an I/O error of
+    the disk or the network file system): what failed, on which file, and that nothing is lost."""
+    what = exc.strerror or str(exc) or type(exc).__name__
+    return EvalkitError(
+        f"cannot write {path} ({what}); check that disk and rerun the same command to resume "
+        "— finished samples are kept"
+    )
+
+
 def write_atomic(path: Path, data: str, fault: str = "") -> None:
     """Write text to ``path`` atomically (temp file in the same folder, fsync, rename).
 
@@ -83,7 +93,7 @@ def write_atomic(path: Path, data: str, fault: str = "") -> None:
             raise EvalkitError(
                 f"cannot write {path} ({exc.strerror}); choose another output_dir=<folder>"
             ) from None
-        raise
+        raise write_error(path, exc) from None
     os.replace(tmp, path)
     for stale in path.parent.glob(f".{path.name}.tmp-*"):  # reliability: left by a killed run
         stale.unlink(missing_ok=True)
@@ -273,17 +283,18 @@ class RecordStore:
                     self._sync_error = exc
 
     def _failed(self, exc: OSError) -> None:
-        """Close the append handle after a failed write or fsync; a full disk becomes one line."""
+        """Close the append handle after a failed write or fsync and raise one line: a full disk,
+        or the I/O error (the torn tail, if any, is cut off on resume)."""
         self._sync_error = None
-        if exc.errno not in _DISK_FULL:
-            raise exc
         fh, self._fh = self._fh, None
         try:
             if fh is not None:
                 fh.close()  # a failing flush of the buffered rest still closes the file
         except OSError:
             pass
-        raise disk_full_error(self.part_path) from None
+        if exc.errno in _DISK_FULL:
+            raise disk_full_error(self.part_path) from None
+        raise write_error(self.part_path, exc) from None
 
     def write_samples(self, records: Sequence[Record]) -> Path:
         """Write the final ``samples/<task>.jsonl`` atomically, in the given (dataset) order."""

@@ -14,8 +14,19 @@ from tests.reliability._bench import bench
 MESSAGE = "disk full while writing"
 
 
-@pytest.mark.parametrize("nth", [3, 11, 12])  # a record append, the samples merge, results.json
-def test_enospc_stops_cleanly_and_resumes(tmp_path, nth):
+@pytest.mark.parametrize(
+    ("fault", "nth", "message"),
+    [
+        ("enospc", 3, MESSAGE),  # a record append
+        ("enospc", 11, MESSAGE),  # the samples merge
+        ("enospc", 12, MESSAGE),  # results.json
+        ("eio", 3, "cannot write"),  # a failing disk: a record append, the samples merge
+        ("eio", 11, "cannot write"),
+    ],
+)
+def test_a_failed_write_stops_cleanly_and_resumes(tmp_path, fault, nth, message):
+    """A full disk, or one that fails with an I/O error: one line naming the file, exit 1, every
+    batch written before it kept, and the rerun finishes with the clean run's results."""
     data, table = bench.make_fixture(tmp_path, 40)
     ref = bench.reference_run(tmp_path, data, table)
     # writes through the store, in order: [run.json, config.yaml,] 10 record batches, samples merge,
@@ -26,10 +37,13 @@ def test_enospc_stops_cleanly_and_resumes(tmp_path, nth):
     import subprocess
 
     proc = subprocess.run(bench.run_args(data, table, out), capture_output=True, text=True,
-                          env=bench._env(f"enospc:{nth + offset}"))  # fmt: skip
+                          env=bench._env(f"{fault}:{nth + offset}"))  # fmt: skip
     assert proc.returncode == 1, proc.stderr[-1500:]
-    assert f"evalkit: error: {MESSAGE}" in proc.stderr and "rerun the same command" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    assert f"evalkit: error: {message}" in proc.stderr and "rerun the same command" in proc.stderr
+    assert "Traceback" not in proc.stderr and "bad override" not in proc.stderr
+    if fault == "eio":  # the file that failed, and why
+        assert ("rank-0.jsonl" if nth == 3 else "docvqa.jsonl") in proc.stderr
+        assert "Input/output error" in proc.stderr
     kept = read_jsonl_records(part)
     assert len(kept) == min(40, (nth - 1) * 4)  # every batch written before the full disk is kept
     assert not list(out.rglob(".*.tmp-*"))

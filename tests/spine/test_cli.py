@@ -112,3 +112,36 @@ def test_a_failure_during_the_background_load_exits_with_its_code(tmp_path, tiny
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "terminate" not in proc.stderr and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith("evalkit: error: dataset path /no/such/folder")
+
+
+_UNFORESEEN = """
+import errno, sys
+import evalkit.pipeline, evalkit.cli
+kind = sys.argv[1]
+def boom(*args, **kwargs):
+    raise {"key": KeyError("image"), "eio": OSError(errno.EIO, "Input/output error", "/mnt/out/x")}[kind]
+evalkit.pipeline.run_from_config = boom  # an error evalkit did not foresee, inside a run
+evalkit.cli.cmd_score = boom  # and inside another command
+sys.argv = ["evalkit", *sys.argv[2:]]
+evalkit.cli.entry()
+"""
+
+
+def test_an_unforeseen_error_is_one_line_not_a_bad_override(tmp_path):
+    """An exception no code path turned into an EvalkitError (a bug, an I/O error of the OS) is
+    still one line and exit 1 — not a traceback, and not taken for a bad override (exit 2)."""
+    for kind, line in [
+        ("key", "evalkit: error: internal error: KeyError: 'image' — rerun with --debug"),
+        ("eio", "evalkit: error: Input/output error on /mnt/out/x (errno 5)"),
+    ]:
+        for cmd in (["run", "task=docvqa_mini", "model=tiny", f"output_dir={tmp_path / kind}"],
+                    ["score", str(tmp_path / kind)]):  # fmt: skip
+            out = subprocess.run([sys.executable, "-c", _UNFORESEEN, kind, *cmd], capture_output=True,
+                                 text=True, timeout=300)  # fmt: skip
+            assert out.returncode == 1, (cmd, out.stderr[-800:])
+            assert line in out.stderr and "finished samples are kept" in out.stderr, out.stderr[-800:]
+            assert "Traceback" not in out.stderr and "bad override" not in out.stderr
+            assert "Error executing job" not in out.stderr
+    out = subprocess.run([sys.executable, "-c", _UNFORESEEN, "key", "score", str(tmp_path), "--debug"],
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert out.returncode == 1 and "Traceback" in out.stderr and "KeyError: 'image'" in out.stderr
