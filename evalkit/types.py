@@ -207,12 +207,52 @@ class Request:
         return cached
 
 
+#: ``Response.extra`` / ``Record.extra`` key: ``[width, height]`` of each image of the request (in
+#: message order; video frames not included) as the model was given it — after evalkit's and the
+#: backend's resizing. Set by the backends that know it (hf and vLLM with a Qwen2-VL-style
+#: processor, the API client's ``max_image_pixels`` downscale); absent when unknown.
+INPUT_IMAGE_SIZES = "input_image_sizes"
+
+
+@dataclass(frozen=True)
+class ModelInput:
+    """What the backend reported about the input it gave the model for one request (read back from
+    the record, so ``evalkit score`` sees what the run saw)."""
+
+    #: ``(width, height)`` of each image as the model was given it; None when not reported
+    image_sizes: tuple[tuple[int, int], ...] | None = None
+
+    @classmethod
+    def from_extra(cls, extra: Mapping[str, Any]) -> ModelInput:
+        """From a record's (or response's) ``extra``; a malformed value counts as not reported."""
+        raw = extra.get(INPUT_IMAGE_SIZES)
+        if not isinstance(raw, list | tuple):
+            return cls()
+        sizes: list[tuple[int, int]] = []
+        for item in raw:
+            if (
+                not isinstance(item, list | tuple)
+                or len(item) != 2
+                or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in item)
+            ):
+                return cls()
+            sizes.append((int(item[0]), int(item[1])))
+        return cls(tuple(sizes))
+
+    def image_size(self, index: int = 0) -> tuple[int, int] | None:
+        """The size the model was given image ``index`` at (None when not reported)."""
+        if self.image_sizes is None or not 0 <= index < len(self.image_sizes):
+            return None
+        return self.image_sizes[index]
+
+
 @dataclass
 class Response:
     """A backend's answer to one request.
 
     ``error`` is set (and ``text`` empty) when the backend failed for this request only; the runner
-    records it per sample and retries it on resume.
+    records it per sample and retries it on resume. ``extra`` carries what else the backend knows
+    (``finish_reason``, ``truncated``, :data:`INPUT_IMAGE_SIZES`...).
     """
 
     text: str

@@ -28,7 +28,7 @@ from evalkit.media.image import image_size, load_image
 from evalkit.metrics.boxes import BOX_CONVENTIONS, box_iou, parse_box, xywh_to_xyxy
 from evalkit.tasks.base import MetricSpec
 from evalkit.tasks.image_qa import ImageQATask
-from evalkit.types import ImagePart, Record, Request, Sample, user_message
+from evalkit.types import ImagePart, ModelInput, Record, Request, Sample, user_message
 
 #: what each convention means, recorded in the protocol of every run
 CONVENTION_NOTES = {
@@ -36,7 +36,10 @@ CONVENTION_NOTES = {
     "(bare pair accepted when special tokens were stripped)",
     "qwen_vl": "<box>(x1,y1),(x2,y2)</box> on a 0-1000 grid, pixel = v / 999 * size "
     "(as Qwen-VL's official evaluate_grounding.py divides by 999)",
-    "pixel_json": 'absolute pixels of the image as given, JSON {"bbox_2d": [x1, y1, x2, y2]} (Qwen2.5-VL style)',
+    "pixel_json": 'absolute pixels of the image as the model was given it, JSON {"bbox_2d": [x1, y1, x2, y2]} '
+    "(Qwen2.5-VL style); scaled to the original image from the input size the backend reports "
+    "(record extra input_image_size: after the processor's or the API client's resize), the "
+    "original size when none is reported",
     "normalized": "four numbers x1, y1, x2, y2 as fractions of the image width/height in [0, 1]",
 }
 IOU_THRESHOLD = 0.5
@@ -169,21 +172,31 @@ class GroundingTask(ImageQATask):
         )
 
     def _image_size(self, sample: Sample) -> tuple[int, int]:
-        """``(width, height)`` of the image the model saw (read from the image's header when the
+        """``(width, height)`` of the dataset's image (read from the image's header when the
         request was built in another process: ``evalkit score``, another rank, a resumed run)."""
         if sample.id not in self._sizes:
             self._sizes[sample.id] = image_size(self.row(sample).get(self.image_column))
         return self._sizes[sample.id]
 
     # ----------------------------------------------------------------- scoring
-    def _parse(self, sample: Sample, prediction: str) -> tuple[Any, Any, tuple[int, int]]:
+    def _parse(self, sample: Sample, prediction: str, seen: ModelInput) -> tuple[Any, Any, tuple[int, int]]:
         size = self._image_size(sample)
-        return parse_box(prediction, self.box_convention, size), self._gt_box(sample.target), size
+        pred = parse_box(prediction, self.box_convention, size, seen.image_size(0))
+        return pred, self._gt_box(sample.target), size
 
     def score(self, sample: Sample, prediction: str) -> dict[str, float]:
-        """IoU of the parsed box with the ground truth (0 when unparseable), hit at IoU >= 0.5."""
+        """:meth:`score_response` with nothing known of the model's input (pixels of the image)."""
+        return self.score_response(sample, prediction, ModelInput())
+
+    def record_extra(self, sample: Sample, prediction: str) -> dict[str, Any]:
+        """:meth:`record_extra_response` with nothing known of the model's input."""
+        return self.record_extra_response(sample, prediction, ModelInput())
+
+    def score_response(self, sample: Sample, prediction: str, seen: ModelInput) -> dict[str, float]:
+        """IoU of the parsed box with the ground truth (0 when unparseable), hit at IoU >= 0.5;
+        ``pixel_json`` boxes are read in the frame of the image as the model was given it."""
         try:
-            pred, gt, _ = self._parse(sample, prediction)
+            pred, gt, _ = self._parse(sample, prediction, seen)
         except InputError as exc:
             raise ValueError(str(exc)) from None
         iou = box_iou(pred, gt) if pred is not None else 0.0
@@ -193,14 +206,18 @@ class GroundingTask(ImageQATask):
             "parse_failure": 1.0 if pred is None else 0.0,
         }
 
-    def record_extra(self, sample: Sample, prediction: str) -> dict[str, Any]:
-        """The parsed and ground-truth pixel boxes (x1, y1, x2, y2) and the image size."""
-        pred, gt, size = self._parse(sample, prediction)
-        return {
+    def record_extra_response(self, sample: Sample, prediction: str, seen: ModelInput) -> dict[str, Any]:
+        """The parsed and ground-truth pixel boxes (x1, y1, x2, y2) and the image size (plus, for
+        ``pixel_json``, the input size the answer's pixels were read in, when reported)."""
+        pred, gt, size = self._parse(sample, prediction, seen)
+        out: dict[str, Any] = {
             "pred_box": None if pred is None else [round(v, 2) for v in pred],
             "gt_box": [round(v, 2) for v in gt],
             "image_size": list(size),
         }
+        if self.box_convention == "pixel_json" and seen.image_size(0) is not None:
+            out["input_image_size"] = list(seen.image_size(0))
+        return out
 
     def counts(self, records: Sequence[Record]) -> dict[str, int]:
         """Number of scored samples whose answer held no parseable box."""

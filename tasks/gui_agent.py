@@ -47,7 +47,7 @@ from evalkit.metrics.gui_actions import (
 )
 from evalkit.tasks.base import MetricSpec, Task, TaskResult
 from evalkit.tasks.image_qa import ImageQATask
-from evalkit.types import ImagePart, Record, Request, Sample, user_message
+from evalkit.types import ImagePart, ModelInput, Record, Request, Sample, user_message
 
 MOBILE_SOURCES = ("ios", "android")
 DESKTOP_SOURCES = ("macos", "windows")
@@ -169,30 +169,46 @@ class ScreenSpotTask(ImageQATask):
             self._sizes[sample.id] = image_size(self.row(sample).get("image"))
         return self._sizes[sample.id]
 
-    def _judge(self, sample: Sample, prediction: str) -> tuple[Any, tuple[float, ...], tuple[int, int]]:
+    def _judge(
+        self, sample: Sample, prediction: str, seen: ModelInput
+    ) -> tuple[Any, tuple[float, ...], tuple[int, int]]:
         size = self._size(sample)
         try:
             box = self.target_box(sample, size)
         except InputError as exc:
             raise ValueError(str(exc)) from None
-        return parse_point(prediction, self.convention, size), box, size
+        return parse_point(prediction, self.convention, size, seen.image_size(0)), box, size
 
     def score(self, sample: Sample, prediction: str) -> dict[str, float]:
-        """``hit`` = 1 when the parsed click is inside the target box; unparseable = miss + parse failure."""
-        point, box, _ = self._judge(sample, prediction)
+        """:meth:`score_response` with nothing known of the model's input."""
+        return self.score_response(sample, prediction, ModelInput())
+
+    def record_extra(self, sample: Sample, prediction: str) -> dict[str, Any]:
+        """:meth:`record_extra_response` with nothing known of the model's input."""
+        return self.record_extra_response(sample, prediction, ModelInput())
+
+    def score_response(self, sample: Sample, prediction: str, seen: ModelInput) -> dict[str, float]:
+        """``hit`` = 1 when the parsed click is inside the target box; unparseable = miss + parse
+        failure (``pixel_json`` clicks are read in the pixels of the screenshot as the model was
+        given it)."""
+        point, box, _ = self._judge(sample, prediction, seen)
         return {
             "hit": 1.0 if point is not None and point_in_box(point, box) else 0.0,
             "parse_failure": 1.0 if point is None else 0.0,
         }
 
-    def record_extra(self, sample: Sample, prediction: str) -> dict[str, Any]:
-        """The parsed click, the target box (pixels) and the image size."""
-        point, box, size = self._judge(sample, prediction)
-        return {
+    def record_extra_response(self, sample: Sample, prediction: str, seen: ModelInput) -> dict[str, Any]:
+        """The parsed click, the target box (pixels) and the image size (plus, for
+        ``pixel_json``, the input size the click was read in, when reported)."""
+        point, box, size = self._judge(sample, prediction, seen)
+        out: dict[str, Any] = {
             "click": None if point is None else [round(v, 2) for v in point],
             "target_box": [round(v, 2) for v in box],
             "image_size": list(size),
         }
+        if self.convention == "pixel_json" and seen.image_size(0) is not None:
+            out["input_image_size"] = list(seen.image_size(0))
+        return out
 
     def counts(self, records: Sequence[Record]) -> dict[str, int]:
         """Scored samples whose answer held no readable click."""
@@ -396,7 +412,9 @@ class AITZTask(Task):
         )
 
     # ----------------------------------------------------------------- scoring
-    def _judge(self, sample: Sample, prediction: str) -> tuple[Any, GoldStep, tuple[int, int]]:
+    def _judge(
+        self, sample: Sample, prediction: str, seen: ModelInput
+    ) -> tuple[Any, GoldStep, tuple[int, int]]:
         if sample.id not in self._sizes:
             try:
                 self._sizes[sample.id] = image_size(self._screenshot_source(sample))
@@ -407,11 +425,20 @@ class AITZTask(Task):
             gold = aitz_gold(self.rows[sample.index], size)
         except InputError as exc:
             raise ValueError(str(exc)) from None
-        return parse_action(prediction, self.convention, size), gold, size
+        return parse_action(prediction, self.convention, size, seen.image_size(0)), gold, size
 
     def score(self, sample: Sample, prediction: str) -> dict[str, float]:
-        """``type_match``, ``exact_match`` (AITZ rules) and ``parse_failure`` of one step."""
-        pred, gold, size = self._judge(sample, prediction)
+        """:meth:`score_response` with nothing known of the model's input."""
+        return self.score_response(sample, prediction, ModelInput())
+
+    def record_extra(self, sample: Sample, prediction: str) -> dict[str, Any]:
+        """:meth:`record_extra_response` with nothing known of the model's input."""
+        return self.record_extra_response(sample, prediction, ModelInput())
+
+    def score_response(self, sample: Sample, prediction: str, seen: ModelInput) -> dict[str, float]:
+        """``type_match``, ``exact_match`` (AITZ rules) and ``parse_failure`` of one step
+        (``pixel_json`` coordinates are read in the screenshot as the model was given it)."""
+        pred, gold, size = self._judge(sample, prediction, seen)
         tm, em = match_action(pred, gold, size, **self.match_options())
         return {"type_match": float(tm), "exact_match": float(em), "parse_failure": float(pred is None)}
 
@@ -421,16 +448,20 @@ class AITZTask(Task):
         opts.update({k: float(v) for k, v in dict(self.config.get("matching") or {}).items() if k in opts})
         return opts
 
-    def record_extra(self, sample: Sample, prediction: str) -> dict[str, Any]:
-        """The parsed and the gold action."""
-        pred, gold, _ = self._judge(sample, prediction)
+    def record_extra_response(self, sample: Sample, prediction: str, seen: ModelInput) -> dict[str, Any]:
+        """The parsed and the gold action (plus, for ``pixel_json``, the input size the action's
+        coordinates were read in, when reported)."""
+        pred, gold, _ = self._judge(sample, prediction, seen)
         gold_json: dict[str, Any] = {"type": gold.type}
         if gold.point is not None:
             gold_json["point"] = [round(v, 2) for v in gold.point]
         for key in ("direction", "text", "button"):
             if getattr(gold, key) is not None:
                 gold_json[key] = getattr(gold, key)
-        return {"action": None if pred is None else pred.to_json(), "gold_action": gold_json}
+        out: dict[str, Any] = {"action": None if pred is None else pred.to_json(), "gold_action": gold_json}
+        if self.convention == "pixel_json" and seen.image_size(0) is not None:
+            out["input_image_size"] = list(seen.image_size(0))
+        return out
 
     def counts(self, records: Sequence[Record]) -> dict[str, int]:
         """Scored steps whose answer held no readable action."""

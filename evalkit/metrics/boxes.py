@@ -15,7 +15,10 @@ Box conventions (part of a model preset, never guessed from the numbers):
     grounding script does; the bare pair is accepted too (the completion prompt already ends with
     ``<box>``).
 ``pixel_json``
-    Qwen2.5-VL style absolute pixels: JSON with key ``bbox_2d`` - an object, or a list of objects
+    Qwen2.5-VL style absolute pixels of the image *the model was given*: when that differs from
+    the image (a backend's resize to its pixel budget, an API client's downscale), pass its size as
+    ``input_size`` and the coordinates are scaled to ``image_size``. JSON with key ``bbox_2d`` - an
+    object, or a list of objects
     (the first one with ``bbox_2d`` is taken), optionally inside a ```` ```json ```` fence; a bare
     JSON list of four numbers is accepted too.  Text that is not valid JSON (e.g. truncated by the
     token limit) falls back to the first complete ``"bbox_2d": [a, b, c, d]``.
@@ -186,13 +189,28 @@ def _search_after_start_token(pattern: re.Pattern[str], text: str, convention: s
     return pattern.search(text, start + 1 if start >= 0 else 0)
 
 
-def parse_box(text: str, convention: str, image_size: tuple[int, int]) -> Box | None:
+def _input_scale(
+    image_size: tuple[float, float], input_size: tuple[int, int] | None, caller: str
+) -> tuple[float, float]:
+    """``(sx, sy)`` from the pixels of the model's input image to those of the image."""
+    if input_size is None:
+        return 1.0, 1.0
+    w_in, h_in = _image_extent(input_size, caller)
+    return image_size[0] / w_in, image_size[1] / h_in
+
+
+def parse_box(
+    text: str, convention: str, image_size: tuple[int, int], input_size: tuple[int, int] | None = None
+) -> Box | None:
     """Parse a model's box answer into a pixel box ``(x1, y1, x2, y2)`` clipped to the image.
 
     Args:
         text: the model's answer.
         convention: one of :data:`BOX_CONVENTIONS` (see the module docstring).
         image_size: ``(width, height)`` in pixels.
+        input_size: ``(width, height)`` of the image as the model was given it, when it differs
+            (``pixel_json`` coordinates are in that frame; the grid and normalized conventions are
+            relative, so it changes nothing for them).
 
     Returns:
         the box, or ``None`` when no complete box can be read (a parse failure: the task scores
@@ -206,6 +224,8 @@ def parse_box(text: str, convention: str, image_size: tuple[int, int]) -> Box | 
         (64.0, 96.0, 320.0, 384.0)
         >>> parse_box("(500,800),(100,200", "qwen2_vl", (640, 480)) is None
         True
+        >>> parse_box('{"bbox_2d": [32, 48, 160, 192]}', "pixel_json", (640, 480), input_size=(320, 240))
+        (64.0, 96.0, 320.0, 384.0)
     """
     _check_convention(convention)
     width, height = _image_extent(image_size, "parse_box")
@@ -217,15 +237,22 @@ def parse_box(text: str, convention: str, image_size: tuple[int, int]) -> Box | 
         return _finish([float(v) for v in match.groups()], width / grid, height / grid, width, height)
     if convention == "pixel_json":
         values = _json_box(text)
-        return None if values is None else _finish(values, 1.0, 1.0, width, height)
+        sx, sy = _input_scale((width, height), input_size, "parse_box")
+        return None if values is None else _finish(values, sx, sy, width, height)
     match = _FOUR.search(text)
     if match is None:
         return None
     return _finish([float(v) for v in match.groups()], width, height, width, height)
 
 
-def format_box(box: Sequence[float], convention: str, image_size: tuple[int, int]) -> str:
-    """Write a pixel box ``(x1, y1, x2, y2)`` the way a model of ``convention`` answers.
+def format_box(
+    box: Sequence[float],
+    convention: str,
+    image_size: tuple[int, int],
+    input_size: tuple[int, int] | None = None,
+) -> str:
+    """Write a pixel box ``(x1, y1, x2, y2)`` the way a model of ``convention`` answers (a
+    ``pixel_json`` model given the image at ``input_size`` writes pixels of that size).
 
     The inverse of :func:`parse_box` up to quantisation (grid conventions round to integers on the
     grid, ``pixel_json`` to whole pixels, ``normalized`` to 4 decimals).  Used by fake models in
@@ -247,7 +274,8 @@ def format_box(box: Sequence[float], convention: str, image_size: tuple[int, int
             return f"<|box_start|>{pair}<|box_end|>"
         return f"<box>{pair}</box>"
     if convention == "pixel_json":
-        coords = ", ".join(str(round(v)) for v in (x1, y1, x2, y2))
+        sx, sy = _input_scale((width, height), input_size, "format_box")
+        coords = ", ".join(str(round(v)) for v in (x1 / sx, y1 / sy, x2 / sx, y2 / sy))
         return f'```json\n[\n\t{{"bbox_2d": [{coords}], "label": "object"}}\n]\n```'
     coords = ", ".join(f"{v:.4f}" for v in (x1 / width, y1 / height, x2 / width, y2 / height))
     return f"[{coords}]"
@@ -277,7 +305,9 @@ def _json_point(text: str) -> list[float] | None:
     return _json_coordinates(text, "point_2d", 2, _POINT_2D, pattern_after_json_list=True)
 
 
-def parse_point(text: str, convention: str, image_size: tuple[int, int]) -> Point | None:
+def parse_point(
+    text: str, convention: str, image_size: tuple[int, int], input_size: tuple[int, int] | None = None
+) -> Point | None:
     """Parse a model's click answer into a pixel point ``(x, y)`` clipped to the image.
 
     A box in ``convention`` counts by its centre (tried first, so that a box is never misread as
@@ -287,6 +317,8 @@ def parse_point(text: str, convention: str, image_size: tuple[int, int]) -> Poin
         text: the model's answer.
         convention: one of :data:`POINT_CONVENTIONS`.
         image_size: ``(width, height)`` in pixels.
+        input_size: the size of the image as the model was given it (``pixel_json``: see
+            :func:`parse_box`).
 
     Returns:
         the point, or ``None`` when neither a box nor a point can be read.
@@ -306,7 +338,7 @@ def parse_point(text: str, convention: str, image_size: tuple[int, int]) -> Poin
         raise ValueError(f"unknown point convention {convention!r}; expected one of {POINT_CONVENTIONS}")
     width, height = _image_extent(image_size, "parse_point")
     box_convention = "normalized" if convention == "point" else convention
-    box = parse_box(text, box_convention, image_size)
+    box = parse_box(text, box_convention, image_size, input_size)
     if box is not None:
         return box_center(box)
     if convention in _GRID:
@@ -318,7 +350,8 @@ def parse_point(text: str, convention: str, image_size: tuple[int, int]) -> Poin
         return _clip_point(x / grid * width, y / grid * height, width, height)
     if convention == "pixel_json":
         values = _json_point(text)
-        return None if values is None else _clip_point(values[0], values[1], width, height)
+        sx, sy = _input_scale((width, height), input_size, "parse_point")
+        return None if values is None else _clip_point(values[0] * sx, values[1] * sy, width, height)
     match = _TWO.search(text)
     if match is None:
         return None
@@ -326,9 +359,15 @@ def parse_point(text: str, convention: str, image_size: tuple[int, int]) -> Poin
     return _clip_point(x * width, y * height, width, height)
 
 
-def format_point(point: Sequence[float], convention: str, image_size: tuple[int, int]) -> str:
+def format_point(
+    point: Sequence[float],
+    convention: str,
+    image_size: tuple[int, int],
+    input_size: tuple[int, int] | None = None,
+) -> str:
     """Write a pixel point the way a model of ``convention`` answers a click (inverse of
-    :func:`parse_point` up to quantisation; used by fake models in tests).
+    :func:`parse_point` up to quantisation; used by fake models in tests; ``input_size``: as in
+    :func:`format_box`).
 
     Examples:
         >>> format_point((320, 120), "qwen2_vl", (640, 480))
@@ -344,5 +383,6 @@ def format_point(point: Sequence[float], convention: str, image_size: tuple[int,
         grid = _GRID[convention]
         return f"({round(x / width * grid)},{round(y / height * grid)})"
     if convention == "pixel_json":
-        return f'{{"point_2d": [{round(x)}, {round(y)}]}}'
+        sx, sy = _input_scale((width, height), input_size, "format_point")
+        return f'{{"point_2d": [{round(x / sx)}, {round(y / sy)}]}}'
     return f"({x / width:.2f},{y / height:.2f})"

@@ -185,7 +185,9 @@ def _direction_of(text: str) -> str | None:
     return min(found)[1] if found else None
 
 
-def _coordinates(value: Any, convention: str, image_size: tuple[int, int]) -> tuple[Point | None, Box | None]:
+def _coordinates(
+    value: Any, convention: str, image_size: tuple[int, int], input_size: tuple[int, int] | None = None
+) -> tuple[Point | None, Box | None]:
     """A JSON coordinate value ``[x, y]`` or ``[x1, y1, x2, y2]`` in the model's convention."""
     if not isinstance(value, list | tuple) or len(value) not in (2, 4):
         return None, None
@@ -197,16 +199,18 @@ def _coordinates(value: Any, convention: str, image_size: tuple[int, int]) -> tu
             if convention == "pixel_json"
             else f"({value[0]},{value[1]})"
         )
-        return parse_point(text, convention, image_size), None
+        return parse_point(text, convention, image_size, input_size), None
     box_conv = "normalized" if convention == "point" else convention
     if box_conv in ("qwen2_vl", "qwen_vl"):
         text = f"({value[0]},{value[1]}),({value[2]},{value[3]})"
     else:
         text = json.dumps(list(value))
-    return None, parse_box(text, box_conv, image_size)
+    return None, parse_box(text, box_conv, image_size, input_size)
 
 
-def parse_action(text: str, convention: str, image_size: tuple[int, int]) -> UIAction | None:
+def parse_action(
+    text: str, convention: str, image_size: tuple[int, int], input_size: tuple[int, int] | None = None
+) -> UIAction | None:
     """Read one action from a model's answer (``None`` = unparseable).
 
     Preferred form: one JSON object ``{"action": "click", "point": [x, y]}`` (or ``"box":
@@ -216,7 +220,9 @@ def parse_action(text: str, convention: str, image_size: tuple[int, int]) -> UIA
     plain line starting with the action word (``CLICK (500,300)``, ``SCROLL DOWN``,
     ``TYPE "milk"``, ``PRESS HOME``, ``STOP``), coordinates read by
     :func:`~evalkit.metrics.boxes.parse_point`. A click without readable coordinates, a scroll
-    without a direction or a press without a known button is unparseable.
+    without a direction or a press without a known button is unparseable. ``input_size``: the
+    size of the screenshot as the model was given it (``pixel_json`` pixels are in that frame; see
+    :func:`~evalkit.metrics.boxes.parse_box`).
     """
     data = _json_action(text)
     if data is not None:
@@ -239,14 +245,14 @@ def parse_action(text: str, convention: str, image_size: tuple[int, int]) -> UIA
         if data is not None:
             for key in ("point", "coordinate", "point_2d", "box", "bbox", "bbox_2d"):
                 if key in data:
-                    point, box = _coordinates(data[key], convention, image_size)
+                    point, box = _coordinates(data[key], convention, image_size, input_size)
                     break
         else:
             box_conv = "normalized" if convention == "point" else convention
             if box_conv in BOX_CONVENTIONS:
-                box = parse_box(rest, box_conv, image_size)
+                box = parse_box(rest, box_conv, image_size, input_size)
             if box is None:
-                point = parse_point(rest, convention, image_size)
+                point = parse_point(rest, convention, image_size, input_size)
         if point is None and box is None:
             return None
         return UIAction("click", point=point, box=box)

@@ -34,7 +34,7 @@ from typing import Any
 from evalkit.errors import EvalkitError, MissingDependencyError, UsageError
 from evalkit.hub import hub_unavailable, model_not_cached_message
 from evalkit.models.base import Model
-from evalkit.types import ImagePart, Request, Response, TextPart, VideoPart
+from evalkit.types import INPUT_IMAGE_SIZES, ImagePart, Request, Response, TextPart, VideoPart
 
 log = logging.getLogger("evalkit")
 
@@ -273,6 +273,30 @@ class PreparedBatch:
     requests: list[Request]
     texts: list[str]
     inputs: Any
+    #: per request, ``[width, height]`` of each of its images as the model is given them (None:
+    #: not known for this processor; see :func:`input_image_sizes`)
+    image_sizes: list[list[list[int]] | None] | None = None
+
+
+def input_image_sizes(
+    requests: Sequence[Request], inputs: Any, image_processor: Any
+) -> list[list[list[int]] | None]:
+    """Per request, ``[width, height]`` of each image as the model is given it, read from the
+    processor's output: a Qwen2-VL-style processor reports each image's patch grid
+    (``image_grid_thw``: frames, rows, columns of ``patch_size`` pixels). None per request where the
+    processor reports no grid (its resize, if any, is not known here)."""
+    counts = [len(r.images) for r in requests]
+    grid = inputs.get("image_grid_thw") if hasattr(inputs, "get") else None
+    patch = getattr(image_processor, "patch_size", None)
+    if grid is None or not isinstance(patch, int) or len(grid) != sum(counts):
+        return [None] * len(requests)
+    rows = [[int(w) * patch, int(h) * patch] for _, h, w in grid.tolist()]
+    out: list[list[list[int]] | None] = []
+    start = 0
+    for n in counts:
+        out.append(rows[start : start + n] if n else None)
+        start += n
+    return out
 
 
 class HFModel(CheckpointModel):
@@ -463,7 +487,8 @@ class HFModel(CheckpointModel):
         kwargs.update(self._video_kwargs(requests))
         with self._tokenizer_lock:  # the fast tokenizer is not safe for concurrent use
             inputs = self.processor(**kwargs)
-        return PreparedBatch(requests=list(requests), texts=texts, inputs=inputs)
+        sizes = input_image_sizes(requests, inputs, getattr(self.processor, "image_processor", None))
+        return PreparedBatch(requests=list(requests), texts=texts, inputs=inputs, image_sizes=sizes)
 
     def generate(self, requests: Sequence[Request]) -> list[Response]:
         """Batched greedy (or configured) generation with left padding."""
@@ -515,13 +540,15 @@ class HFModel(CheckpointModel):
                 and n_out >= gen.max_new_tokens
                 and not self._ended(row, end_ids, gen.max_new_tokens)
             )
+            extra: dict[str, Any] = {
+                "truncated": truncated,
+                "finish_reason": "length" if truncated else "stop",
+            }
+            if prepared.image_sizes is not None and prepared.image_sizes[i] is not None:
+                extra[INPUT_IMAGE_SIZES] = prepared.image_sizes[i]
             responses.append(
                 Response(
-                    text=text.strip(),
-                    prompt=texts[i],
-                    input_tokens=n_in,
-                    output_tokens=n_out,
-                    extra={"truncated": truncated, "finish_reason": "length" if truncated else "stop"},
+                    text=text.strip(), prompt=texts[i], input_tokens=n_in, output_tokens=n_out, extra=extra
                 )
             )
         return responses

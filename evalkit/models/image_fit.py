@@ -91,18 +91,15 @@ class ProcessorImageFitter:
 
     def _target_size(self, image: Any) -> tuple[int, int]:
         """(width, height) the processor would resize ``image`` to."""
-        from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
+        return fitted_size(image.size, self.image_processor)
 
-        ip = self.image_processor
-        width, height = image.size
-        h, w = smart_resize(
-            height,
-            width,
-            factor=ip.patch_size * ip.merge_size,
-            min_pixels=ip.size.shortest_edge,
-            max_pixels=ip.size.longest_edge,
-        )
-        return w, h
+    def input_size(
+        self, size: tuple[int, int], min_pixels: int | None = None, max_pixels: int | None = None
+    ) -> tuple[int, int]:
+        """``(width, height)`` the model is given an image of ``size`` at: the processor's resize,
+        with the pixel budget overridden by ``min_pixels``/``max_pixels`` when given (as vLLM's
+        ``mm_processor_kwargs`` do)."""
+        return fitted_size(size, self.image_processor, min_pixels, max_pixels)
 
     def _same_model_input(self, original: Any, fitted: Any) -> bool:
         import torch
@@ -170,6 +167,26 @@ class ProcessorImageFitter:
         if not changed:
             return request
         return dataclasses.replace(request, messages=tuple(messages))
+
+
+def fitted_size(
+    size: tuple[int, int], image_processor: Any, min_pixels: int | None = None, max_pixels: int | None = None
+) -> tuple[int, int]:
+    """``(width, height)`` a Qwen2-VL-style ``image_processor`` resizes an image of ``size`` to
+    (``smart_resize``: multiples of ``patch_size * merge_size`` inside the pixel budget, its own or
+    ``min_pixels``/``max_pixels``)."""
+    from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
+
+    ip = image_processor
+    width, height = size
+    h, w = smart_resize(
+        height,
+        width,
+        factor=ip.patch_size * ip.merge_size,
+        min_pixels=int(min_pixels) if min_pixels is not None else ip.size.shortest_edge,
+        max_pixels=int(max_pixels) if max_pixels is not None else ip.size.longest_edge,
+    )
+    return w, h
 
 
 def _rgb_array(image: Any) -> Any:

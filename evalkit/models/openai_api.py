@@ -37,13 +37,32 @@ from typing import TYPE_CHECKING, Any
 from evalkit.errors import UsageError
 from evalkit.models.base import Model
 from evalkit.models.http_client import ChatClient, ChatError, ChatResult, FatalChatError, _plain, public_url
-from evalkit.types import GenerationParams, ImagePart, Message, Request, Response, TextPart, VideoPart
+from evalkit.types import (
+    INPUT_IMAGE_SIZES,
+    GenerationParams,
+    ImagePart,
+    Message,
+    Request,
+    Response,
+    TextPart,
+    VideoPart,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL.Image import Image
 
 VIDEO_MODES = ("frames", "video")
 IMAGE_DETAILS = ("low", "high", "auto")
+
+
+def sent_size(size: tuple[int, int], max_pixels: int | None = None) -> tuple[int, int]:
+    """``(width, height)`` an image of ``size`` is sent at: downscaled to ``max_pixels`` (aspect
+    ratio kept) when larger, else as it is."""
+    w, h = size
+    if max_pixels and w * h > max_pixels:
+        scale = math.sqrt(max_pixels / (w * h))
+        return max(1, int(w * scale)), max(1, int(h * scale))
+    return w, h
 
 
 def encode_image(image: Image, max_pixels: int | None = None) -> str:
@@ -53,10 +72,8 @@ def encode_image(image: Image, max_pixels: int | None = None) -> str:
     img = image
     if img.mode not in ("RGB", "RGBA", "L", "LA"):
         img = img.convert("RGB")
-    w, h = img.size
-    if max_pixels and w * h > max_pixels:
-        scale = math.sqrt(max_pixels / (w * h))
-        size = (max(1, int(w * scale)), max(1, int(h * scale)))
+    size = sent_size(img.size, max_pixels)
+    if size != img.size:
         img = img.resize(size, PILImage.Resampling.BICUBIC)
     buf = io.BytesIO()
     img.save(buf, format="PNG")
@@ -282,6 +299,10 @@ class OpenAIModel(Model):
                 extra[k if k != "model" else "served_model"] = v
         if res.ok:
             extra["truncated"] = res.finish_reason == "length"
+        if request.images:  # the frame of the answer's pixel coordinates (a server may resize again)
+            extra[INPUT_IMAGE_SIZES] = [
+                list(sent_size(i.size, self.max_image_pixels)) for i in request.images
+            ]
         return Response(
             text=res.text,
             prompt=self.render_prompt(request),

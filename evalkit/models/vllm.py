@@ -22,7 +22,7 @@ from typing import Any
 from evalkit.errors import EvalkitError, MissingDependencyError
 from evalkit.models import qwen_vl
 from evalkit.models.hf import CheckpointModel, load_processor
-from evalkit.types import GenerationParams, Request, Response
+from evalkit.types import INPUT_IMAGE_SIZES, GenerationParams, Request, Response
 
 log = logging.getLogger("evalkit")
 
@@ -106,6 +106,7 @@ class VLLMModel(CheckpointModel):
         super().__init__(config)
         self.tensor_parallel_size = int(self.config.get("tensor_parallel_size") or 1)
         self.llm: Any = None
+        self._fitter: Any = None  # ProcessorImageFitter, False when the processor is not one
 
     # ----------------------------------------------------------------- identity
     def identity(self) -> dict[str, Any]:
@@ -197,19 +198,40 @@ class VLLMModel(CheckpointModel):
         params = self._sampling_cls(**sampling_kwargs(gen, int(self.config.get("seed") or 0)))
         outputs = self.llm.generate(inputs, params, use_tqdm=False)
         responses = []
-        for prompt, out in zip(prompts, outputs, strict=True):
+        for request, prompt, out in zip(requests, prompts, outputs, strict=True):
             completion = out.outputs[0]
             finish = getattr(completion, "finish_reason", None)
+            extra: dict[str, Any] = {"truncated": finish == "length", "finish_reason": finish}
+            sizes = self.input_image_sizes(request)
+            if sizes is not None:
+                extra[INPUT_IMAGE_SIZES] = sizes
             responses.append(
                 Response(
                     text=completion.text.strip(),
                     prompt=prompt,
                     input_tokens=len(out.prompt_token_ids or []),
                     output_tokens=len(completion.token_ids or []),
-                    extra={"truncated": finish == "length", "finish_reason": finish},
+                    extra=extra,
                 )
             )
         return responses
+
+    def input_image_sizes(self, request: Request) -> list[list[int]] | None:
+        """``[width, height]`` of each image of ``request`` as the engine gives it to the model:
+        the checkpoint's Qwen2-VL-style processor resize under the pixel budget passed as
+        ``mm_processor_kwargs`` (vLLM runs that processor). None for other processors and for
+        first-generation Qwen-VL (fixed 448 x 448, relative boxes)."""
+        if not request.images or qwen_vl.is_qwen_vl(self.config):
+            return None
+        self._load_processor()
+        if self._fitter is None:
+            from evalkit.models.image_fit import ProcessorImageFitter
+
+            self._fitter = ProcessorImageFitter.for_processor(self.processor) or False
+        if self._fitter is False:
+            return None
+        lo, hi = self.config.get("min_pixels"), self.config.get("max_pixels")
+        return [list(self._fitter.input_size(image.size, lo, hi)) for image in request.images]
 
     def _engine_inputs(self, requests: Sequence[Request], prompts: Sequence[str]) -> list[Any]:
         """The engine's inputs for the rendered ``prompts`` (Qwen-VL: its own format)."""

@@ -32,7 +32,16 @@ from evalkit.models.base import Model
 from evalkit.runner.cache import ResponseCache, cache_key, open_cache
 from evalkit.runner.store import RecordStore, thumbnail_relpath
 from evalkit.tasks.base import Task
-from evalkit.types import Record, Request, Response, Sample, json_safe, unsafe_json_reason
+from evalkit.types import (
+    INPUT_IMAGE_SIZES,
+    ModelInput,
+    Record,
+    Request,
+    Response,
+    Sample,
+    json_safe,
+    unsafe_json_reason,
+)
 
 log = logging.getLogger("evalkit")
 
@@ -567,7 +576,7 @@ class Runner:
             model_identity=self._model_key(),
         )
         rec.extra["question"] = _question_text(request)
-        for key in ("finish_reason", "truncated", "logprobs"):
+        for key in ("finish_reason", "truncated", "logprobs", INPUT_IMAGE_SIZES):
             if key in resp.extra:
                 rec.extra[key] = resp.extra[key]
         if resp.extra.get("truncated") and not resp.error:
@@ -710,8 +719,9 @@ def score_record(task: Task, sample: Sample, rec: Record) -> Record:
     try:
         if not isinstance(prediction, str):
             raise ValueError(f"prediction is {type(prediction).__name__}, not a string")
-        rec.scores = {k: float(v) for k, v in task.score(sample, prediction).items()}
-        rec.extra.update(task.record_extra(sample, prediction))
+        seen = ModelInput.from_extra(rec.extra)
+        rec.scores = {k: float(v) for k, v in task.score_response(sample, prediction, seen).items()}
+        rec.extra.update(task.record_extra_response(sample, prediction, seen))
     except (ValueError, TypeError, KeyError) as exc:
         rec.error, rec.error_type = f"cannot score: {exc}", "score"
     return rec

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from evalkit.errors import UsageError
-from evalkit.types import GenerationParams, Record, Request, Sample
+from evalkit.types import GenerationParams, ModelInput, Record, Request, Sample
 
 
 @dataclass(frozen=True)
@@ -234,6 +234,16 @@ class Task(ABC):
     def record_extra(self, sample: Sample, prediction: str) -> dict[str, Any]:
         """Extra per-sample fields to store in the record (e.g. the extracted choice)."""
         return {}
+
+    def score_response(self, sample: Sample, prediction: str, seen: ModelInput) -> dict[str, float]:
+        """:meth:`score`, knowing what the backend reported about the model's input (``seen``: the
+        sizes the images were given at). Tasks whose answers are in the pixels of the image the
+        model saw (``pixel_json`` boxes and clicks) override it; the default ignores ``seen``."""
+        return self.score(sample, prediction)
+
+    def record_extra_response(self, sample: Sample, prediction: str, seen: ModelInput) -> dict[str, Any]:
+        """:meth:`record_extra`, knowing ``seen`` (see :meth:`score_response`)."""
+        return self.record_extra(sample, prediction)
 
     def aggregate(self, records: Sequence[Record]) -> TaskResult:
         """Aggregate records into metrics, breakdowns and counts (errors excluded, with a warning)."""

@@ -270,3 +270,48 @@ def test_point_round_trip(convention: str) -> None:
         for k in range(2):
             bound = 0.5 if convention == "pixel_json" else step[convention] / 2 * size[k]
             assert abs(got[k] - pt[k]) <= bound + 1e-9, (convention, size, pt, got)
+
+
+# --------------------------------------------------------------------------------------------
+# The frame of the model's input (pixel_json answers are pixels of the image as given)
+# --------------------------------------------------------------------------------------------
+
+
+def test_pixel_json_is_scaled_from_the_input_frame() -> None:
+    seen = (320, 160)  # the model got the 640 x 480 image at 320 x 160 (aspect not kept)
+    assert parse_box('{"bbox_2d": [32, 16, 160, 128]}', "pixel_json", SIZE, seen) == (
+        64.0,
+        48.0,
+        320.0,
+        384.0,
+    )
+    assert parse_box('{"bbox_2d": [300, 150, 400, 200]}', "pixel_json", SIZE, seen) == (
+        600.0,
+        450.0,
+        640.0,
+        480.0,
+    )
+    assert parse_point('{"point_2d": [80, 40]}', "pixel_json", SIZE, seen) == (160.0, 120.0)
+    assert parse_point('[{"bbox_2d": [0, 0, 160, 80]}]', "pixel_json", SIZE, seen) == (160.0, 120.0)
+    # relative conventions do not depend on the frame
+    for convention in ("qwen2_vl", "qwen_vl", "normalized"):
+        text = format_box((64, 96, 320, 384), convention, SIZE)
+        assert parse_box(text, convention, SIZE, seen) == parse_box(text, convention, SIZE)
+    assert parse_point("(0.25,0.5)", "point", SIZE, seen) == (160.0, 240.0)
+    with pytest.raises(ValueError):
+        parse_box('{"bbox_2d": [1, 2, 3, 4]}', "pixel_json", SIZE, (0, 160))
+
+
+@pytest.mark.parametrize("seen", [(320, 240), (1280, 960), (333, 517), (640, 480)])
+def test_pixel_json_round_trips_through_any_input_frame(seen) -> None:
+    rng = random.Random(7)
+    for _ in range(50):
+        box = _random_box(rng, *SIZE, min_frac=0.2)
+        text = format_box(box, "pixel_json", SIZE, input_size=seen)
+        parsed = parse_box(text, "pixel_json", SIZE, input_size=seen)
+        # whole pixels of the input frame: at most half an input pixel, in image pixels
+        tol = max(SIZE[0] / seen[0], SIZE[1] / seen[1]) / 2 + 1e-9
+        assert all(abs(a - b) <= tol for a, b in zip(parsed, box, strict=True))
+        point = box_center(box)
+        got = parse_point(format_point(point, "pixel_json", SIZE, input_size=seen), "pixel_json", SIZE, seen)
+        assert all(abs(a - b) <= tol for a, b in zip(got, point, strict=True))

@@ -179,7 +179,31 @@ def test_hf_backend_answers_the_same_with_and_without_fitting(tiny_model_dir):
     assert set(a.keys()) == set(b.keys())
     for key in a:
         assert torch.equal(a[key], b[key]), key
-    assert [r.text for r in fitted_model.generate(fitted)] == [r.text for r in plain_model.generate(requests)]
+    fitted_answers, plain_answers = fitted_model.generate(fitted), plain_model.generate(requests)
+    assert [r.text for r in fitted_answers] == [r.text for r in plain_answers]
+    # both report the size the model was given each page at (the frame of pixel answers)
+    ip = fitted_model.processor.image_processor
+    factor, lo, hi = ip.patch_size * ip.merge_size, ip.size.shortest_edge, ip.size.longest_edge
+    expected = [[list(reference_fitted_size(*p.size, factor, lo, hi))] for p in pages]
+    assert [r.extra["input_image_sizes"] for r in fitted_answers] == expected
+    assert [r.extra["input_image_sizes"] for r in plain_answers] == expected
+
+
+def test_vllm_backend_reports_the_size_its_processor_resizes_to(tiny_model_dir):
+    """vLLM runs the checkpoint's processor with the budget in ``mm_processor_kwargs``: the sizes
+    are computed from that rule, without the engine (vLLM is not needed here)."""
+    from evalkit.models.vllm import VLLMModel
+
+    lo, hi = 3136, 12544
+    model = VLLMModel(
+        {"backend": "vllm", "pretrained": str(tiny_model_dir), "min_pixels": lo, "max_pixels": hi}
+    )
+    pages = [noise(1300, 1700, seed=5), noise(30, 40, seed=7)]
+    two = Request("s", (Message("user", (ImagePart(pages[0]), ImagePart(pages[1]), TextPart("?"))),),
+                  GenerationParams())  # fmt: skip
+    assert model.input_image_sizes(two) == [list(reference_fitted_size(*p.size, 28, lo, hi)) for p in pages]
+    text_only = Request("t", (Message("user", (TextPart("?"),)),), GenerationParams())
+    assert model.input_image_sizes(text_only) is None
 
 
 def test_toggling_fit_images_is_the_same_evaluation_with_the_same_answers(tmp_path, docvqa_dir):

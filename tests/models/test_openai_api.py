@@ -317,6 +317,33 @@ def test_image_is_sent_losslessly_and_downscaled_on_request():
     assert small.identity()["max_image_pixels"] == 640 != m.identity()["max_image_pixels"]
 
 
+def test_responses_report_the_size_each_image_was_sent_at(monkeypatch):
+    """``input_image_sizes``: per image, the size of the PNG the server received (after the
+    ``max_image_pixels`` downscale) — the frame of a ``pixel_json`` answer's coordinates."""
+    from tests.helpers.fake_chat_server import _texts_and_images
+
+    big, small = image(1, (64, 40)), image(2, (20, 10))
+    gen = GenerationParams(max_new_tokens=4)
+    reqs = [
+        Request("two", (user_message(ImagePart(big), "a?"), user_message(ImagePart(small), "b?")), gen),
+        Request("none", (user_message("only text?"),), gen),
+    ]
+    with FakeChatServer(api_key=KEY) as server:
+        responses = model_for(server, monkeypatch, max_image_pixels=640, concurrency=1).generate(reqs)
+        bodies = {json.dumps(r.body["messages"]): r.body for r in server.chat_requests() if r.succeeded}
+    received = []
+    for body in bodies.values():
+        _, urls = _texts_and_images(body["messages"])
+        received.append(
+            [list(Image.open(io.BytesIO(base64.b64decode(u.split(",", 1)[1]))).size) for u in urls]
+        )
+    assert [x for x in received if x] == [responses[0].extra["input_image_sizes"]]  # (the others: no image)
+    assert responses[0].extra["input_image_sizes"][1] == [20, 10]  # small enough: as it is
+    w, h = responses[0].extra["input_image_sizes"][0]
+    assert w * h <= 640 < 64 * 40
+    assert "input_image_sizes" not in responses[1].extra
+
+
 def test_video_system_turn_params_and_prompt_rendering():
     frames = tuple(image(i, (8, 8)) for i in range(4))
     req = Request(

@@ -223,6 +223,49 @@ def test_rescoring_reads_image_sizes_without_decoding(tmp_path, refcoco_dir, cli
     assert all(rows[t["id"]]["image_size"] == list(t["size"]) for t in truth)
 
 
+def test_pixel_boxes_are_read_in_the_frame_the_model_was_given(tmp_path, refcoco_dir, cli):
+    """A ``pixel_json`` model given each image at 40% of its size (as a backend's resize to its
+    pixel budget or an API client's downscale does) answers in the pixels it saw. The backend
+    reports that size; the box is scaled to the image by it, so the ground truth scores 100, the
+    record names the frame, and `evalkit score` of the run gives the same scores. Read as pixels
+    of the full image (a backend that reports nothing), the same answers miss."""
+    truth = refcoco_truth(refcoco_dir, "val")
+    scale = 0.4
+    seen = {t["id"]: (round(t["size"][0] * scale), round(t["size"][1] * scale)) for t in truth}
+    answers = {
+        t["id"]: format_box(t["box"], "pixel_json", t["size"], input_size=seen[t["id"]]) for t in truth
+    }
+    overrides = ("task.box_convention=pixel_json", f"+model.input_scale={scale}")
+    results, out = run_fake(tmp_path, refcoco_dir, answers, *overrides)
+    metrics = results["tasks"]["refcoco_val"]["metrics"]
+    assert metrics["acc@0.5"] == 1.0 and metrics["parse_failure_rate"] == 0.0
+    rows = {r["id"]: r for r in _samples(out, "refcoco_val") if r["error"] is None}
+    for t in truth:
+        r = rows[t["id"]]
+        assert r["input_image_sizes"] == [list(seen[t["id"]])] and r["input_image_size"] == list(
+            seen[t["id"]]
+        )
+        assert r["image_size"] == list(t["size"])
+        # the reference: the answer's numbers times (image size / input size), clipped to the image
+        numbers = json.loads(answers[t["id"]].split("```json")[1].split("```")[0])[0]["bbox_2d"]
+        sx, sy = t["size"][0] / seen[t["id"]][0], t["size"][1] / seen[t["id"]][1]
+        expected = [
+            min(max(v * f, 0.0), float(lim))
+            for v, f, lim in zip(numbers, (sx, sy, sx, sy), (*t["size"], *t["size"]), strict=True)
+        ]
+        assert r["pred_box"] == pytest.approx(expected, abs=0.01)
+    proc = cli("score", "task=refcoco_val", f"samples={out / 'samples' / 'refcoco_val.jsonl'}",
+               f"task.dataset.path={refcoco_dir}", LENIENT, "task.box_convention=pixel_json")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    after = json.loads((out / "results.json").read_text())["tasks"]["refcoco_val"]["metrics"]
+    assert after["acc@0.5"] == 1.0 and after["miou"] == pytest.approx(metrics["miou"])
+    assert "as the model was given it" in results["tasks"]["refcoco_val"]["protocol"]["box_convention_detail"]
+    (tmp_path / "plain").mkdir()
+    plain, plain_out = run_fake(tmp_path / "plain", refcoco_dir, answers, "task.box_convention=pixel_json")
+    assert plain["tasks"]["refcoco_val"]["metrics"]["acc@0.5"] < 0.5
+    assert all("input_image_size" not in r for r in _samples(plain_out, "refcoco_val"))
+
+
 @pytest.mark.parametrize("task", ["refcoco_val", "refcoco+_val", "refcocog_val"])
 def test_expressions_on_one_image_form_one_cluster(tmp_path, task):
     """Objects 0 and 1 lie on one image, object 2 on another: every expression of objects 0 and 1

@@ -335,6 +335,45 @@ def test_screenspot_point_convention(tmp_path: Path, screenspot: dict[str, Any])
     assert "(with point)?" in prompt
 
 
+def test_pixel_clicks_are_read_in_the_screenshot_the_model_was_given(
+    tmp_path: Path, screenspot: dict[str, Any], aitz: dict[str, Any]
+) -> None:
+    """``pixel_json`` clicks of a model given the screenshot at half its size (the size the
+    backend reports) are scaled to the screenshot: the target centres all hit, for ScreenSpot and
+    for AITZ's click steps; read as full-size pixels (nothing reported), they miss."""
+    rows = [r for r in screenspot["rows"] if not r["file_name"].startswith("bad_")]
+    half = {
+        f"{i:05d}-{r['file_name']}": (round(r["size"][0] / 2), round(r["size"][1] / 2))
+        for i, r in enumerate(rows)
+    }
+    answers = {
+        f"{i:05d}-{r['file_name']}": format_point(
+            box_center(r["box_px"]), "pixel_json", r["size"], input_size=half[f"{i:05d}-{r['file_name']}"]
+        )
+        for i, r in enumerate(rows)
+    }
+    res = run_fake(tmp_path, "screenspot", screenspot["root"], answers, "task.box_convention=pixel_json",
+                   "+model.input_scale=0.5")  # fmt: skip
+    assert res["tasks"]["screenspot"]["metrics"]["accuracy"] == 1.0
+    recs = {s["id"]: s for s in read_samples(tmp_path / "out-screenspot" / "samples" / "screenspot.jsonl")}
+    assert all(recs[sid]["input_image_size"] == list(size) for sid, size in half.items())
+    plain = run_fake(
+        tmp_path / "plain", "screenspot", screenspot["root"], answers, "task.box_convention=pixel_json"
+    )
+    assert plain["tasks"]["screenspot"]["metrics"]["accuracy"] < 0.5
+
+    w, h = AITZ_SCREEN  # step 1001-1: the gold click at (0.285, 0.115) of the screen
+    point = [round(0.285 * w / 2), round(0.115 * h / 2)]
+    steps = {"1001-1": json.dumps({"action": "click", "point": point})}
+    res = run_fake(
+        tmp_path, "aitz", aitz["root"], steps, "task.box_convention=pixel_json", "+model.input_scale=0.5"
+    )
+    recs = {s["id"]: s for s in read_samples(tmp_path / "out-aitz" / "samples" / "aitz.jsonl")}
+    assert recs["1001-1"]["scores"]["exact_match"] == 1.0
+    assert recs["1001-1"]["action"]["point"] == pytest.approx([point[0] * 2, point[1] * 2], abs=1.0)
+    assert recs["1001-1"]["input_image_size"] == [round(w / 2), round(h / 2)]
+
+
 # ------------------------------------------------------------------------------ AITZ
 
 
