@@ -12,6 +12,13 @@ What :func:`evaluate_captions` does, per evaluation:
    images, corpus score = mean of the per-image scores) and, only if its Stanford CoreNLP jars are
    already installed, ``Spice()``.
 
+METEOR's JVM takes about ten seconds (and about 1 GB) to load its paraphrase table, longer than
+scoring thousands of captions, and its ``-stdio`` protocol keeps no state between evaluations. So
+one JVM per process serves every evaluation (:class:`MeteorServer`): started on first use, reused
+by the next evaluation (a sweep over COCO, NoCaps and Flickr30k, ``evalkit score`` over many
+folders), closed after :data:`METEOR_IDLE_S` seconds unused, at exit, or at once if a call fails
+(a failed call may leave unread lines in its pipe); a forked child starts its own.
+
 SPICE: pycocoevalcap downloads Stanford CoreNLP 3.6.0 (~400 MB) the first time ``Spice()`` is
 constructed.  evalkit never triggers that download: it looks for the two jars in
 ``pycocoevalcap/spice/lib/`` first; when they are missing ``spice`` is ``None`` and the reason is
@@ -28,11 +35,13 @@ fine (they tokenise to ``""`` and score 0).
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import os
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Collection, Hashable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -206,45 +215,41 @@ def evaluate_captions(
     _require_java()
     from pycocoevalcap.bleu.bleu import Bleu
     from pycocoevalcap.cider.cider import Cider
-    from pycocoevalcap.meteor.meteor import Meteor
     from pycocoevalcap.rouge.rouge import Rouge
 
-    # Start METEOR's JVM first: it loads its paraphrase table while Java tokenises, then scores
-    # in its own process while Python computes BLEU, ROUGE-L and CIDEr.
-    meteor_scorer = Meteor() if "meteor" in wanted else None
-    try:
-        texts = [predictions[i] for i in ids]
-        counts = [len(references[i]) for i in ids]
-        for image_id in ids:
-            texts.extend(references[image_id])
-        tokens = ptb_tokenize(texts)
-        res = {image_id: [tokens[k]] for k, image_id in enumerate(ids)}
-        gts = {}
-        pos = len(ids)
-        for image_id, count in zip(ids, counts, strict=True):
-            gts[image_id] = tokens[pos : pos + count]
-            pos += count
+    # Start METEOR's JVM first (unless one is running): it loads its paraphrase table while Java
+    # tokenises, then scores in its own process while Python computes BLEU, ROUGE-L and CIDEr.
+    if "meteor" in wanted:
+        METEOR.start()
+    texts = [predictions[i] for i in ids]
+    counts = [len(references[i]) for i in ids]
+    for image_id in ids:
+        texts.extend(references[image_id])
+    tokens = ptb_tokenize(texts)
+    res = {image_id: [tokens[k]] for k, image_id in enumerate(ids)}
+    gts = {}
+    pos = len(ids)
+    for image_id, count in zip(ids, counts, strict=True):
+        gts[image_id] = tokens[pos : pos + count]
+        pos += count
 
-        scores: dict[str, float | None] = {}
-        per_metric: dict[str, Sequence[float]] = {}
-        notes: dict[str, str] = {}
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            meteor_job = pool.submit(meteor_scorer.compute_score, gts, res) if meteor_scorer else None
-            if wanted & {"bleu1", "bleu2", "bleu3", "bleu4"}:
-                bleu, bleu_per_image = Bleu(4).compute_score(gts, res, verbose=0)
-                for n in range(4):
-                    if f"bleu{n + 1}" in wanted:
-                        scores[f"bleu{n + 1}"] = bleu[n]
-                        per_metric[f"bleu{n + 1}"] = bleu_per_image[n]
-            if "rouge_l" in wanted:
-                scores["rouge_l"], per_metric["rouge_l"] = Rouge().compute_score(gts, res)
-            if "cider" in wanted:
-                scores["cider"], per_metric["cider"] = Cider().compute_score(gts, res)
-            if meteor_job is not None:
-                scores["meteor"], per_metric["meteor"] = meteor_job.result()
-    finally:
-        if meteor_scorer is not None:
-            _close_meteor(meteor_scorer)
+    scores: dict[str, float | None] = {}
+    per_metric: dict[str, Sequence[float]] = {}
+    notes: dict[str, str] = {}
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        meteor_job = pool.submit(METEOR.compute_score, gts, res) if "meteor" in wanted else None
+        if wanted & {"bleu1", "bleu2", "bleu3", "bleu4"}:
+            bleu, bleu_per_image = Bleu(4).compute_score(gts, res, verbose=0)
+            for n in range(4):
+                if f"bleu{n + 1}" in wanted:
+                    scores[f"bleu{n + 1}"] = bleu[n]
+                    per_metric[f"bleu{n + 1}"] = bleu_per_image[n]
+        if "rouge_l" in wanted:
+            scores["rouge_l"], per_metric["rouge_l"] = Rouge().compute_score(gts, res)
+        if "cider" in wanted:
+            scores["cider"], per_metric["cider"] = Cider().compute_score(gts, res)
+        if meteor_job is not None:
+            scores["meteor"], per_metric["meteor"] = meteor_job.result()
     if "spice" in wanted:
         available, reason = spice_status()
         if not available:
@@ -269,16 +274,124 @@ def evaluate_captions(
     return CaptionEvaluation(scores=final, per_image=per_image, notes=notes)
 
 
+METEOR_IDLE_S = 300.0
+"""Seconds an unused METEOR JVM is kept for the next evaluation of this process."""
+
+
+class MeteorServer:
+    """One pycocoevalcap ``Meteor`` JVM for the process, shared by successive evaluations.
+
+    :meth:`compute_score` is ``Meteor.compute_score`` (same input, same output); calls are
+    serialised. The JVM is started by :meth:`start` or the first call, replaced if it has exited,
+    closed on any failed call, after ``idle_s`` seconds unused, by :meth:`close` and at exit. A
+    child made by ``fork`` never uses (or stops) its parent's JVM: it starts its own.
+    """
+
+    def __init__(self, idle_s: float = METEOR_IDLE_S) -> None:
+        self.idle_s = idle_s
+        self._lock = threading.Lock()
+        self._scorer: object | None = None
+        self._timer: threading.Timer | None = None
+        self.starts = 0  # JVMs started by this process (for tests and diagnostics)
+
+    def start(self) -> None:
+        """Start the JVM now unless one is running (it loads while the caller does other work)."""
+        with self._lock:
+            self._running()
+            self._arm_idle_close()
+
+    def compute_score(
+        self, gts: Mapping[Hashable, list[str]], res: Mapping[Hashable, list[str]]
+    ) -> tuple[float, list[float]]:
+        """METEOR of tokenised ``res`` against ``gts``: (corpus score, per-image scores)."""
+        with self._lock:
+            scorer = self._running()
+            try:
+                score, per_image = scorer.compute_score(gts, res)  # type: ignore[attr-defined]
+            except BaseException:
+                self._close_locked()
+                raise
+            self._arm_idle_close()
+            return score, per_image
+
+    def close(self) -> None:
+        """Stop the JVM (if any) now."""
+        with self._lock:
+            self._close_locked()
+
+    # ---------------------------------------------------------------- internals (lock held)
+    def _running(self) -> object:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        proc = getattr(self._scorer, "meteor_p", None)
+        if self._scorer is not None and (proc is None or proc.poll() is not None):
+            self._close_locked()  # it died (killed, out of memory): start a fresh one
+        if self._scorer is None:
+            self._scorer = _new_meteor()
+            self.starts += 1
+        return self._scorer
+
+    def _arm_idle_close(self) -> None:
+        timer = threading.Timer(self.idle_s, self._close_if_idle)
+        timer.daemon = True
+        self._timer = timer
+        timer.start()
+
+    def _close_if_idle(self) -> None:
+        with self._lock:
+            if self._timer is threading.current_thread():
+                self._timer = None
+                self._close_locked()
+
+    def _close_locked(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        scorer, self._scorer = self._scorer, None
+        if scorer is not None:
+            _close_meteor(scorer)
+
+    def _forget_after_fork(self) -> None:
+        # the inherited JVM is the parent's: drop it without a signal (its wrapper has no __del__)
+        self._lock = threading.Lock()
+        self._scorer = None
+        self._timer = None
+
+
+def _new_meteor() -> object:
+    """pycocoevalcap's ``Meteor``, less its ``__del__`` (which kills the JVM whenever the wrapper
+    is collected, also in a forked child): :class:`MeteorServer` stops it explicitly."""
+    from pycocoevalcap.meteor.meteor import Meteor
+
+    class _OwnedMeteor(Meteor):
+        def __del__(self) -> None:
+            pass
+
+    return _OwnedMeteor()
+
+
 def _close_meteor(scorer: object) -> None:
-    """Stop METEOR's JVM now instead of whenever the scorer is garbage-collected."""
+    """Stop METEOR's JVM now instead of whenever the scorer is garbage-collected (also one that
+    has died: closing its pipe then flushes into nothing, which is not an error here)."""
     proc = getattr(scorer, "meteor_p", None)
     if proc is None:
         return
     for stream in (proc.stdin, proc.stdout, proc.stderr):
         if stream is not None:
-            stream.close()
+            try:
+                stream.close()
+            except OSError:
+                pass
     proc.kill()
     proc.wait()
+
+
+METEOR = MeteorServer()
+"""The process's METEOR JVM, used by :func:`evaluate_captions`."""
+atexit.register(METEOR.close)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=METEOR._forget_after_fork)
 
 
 def caption_scores(

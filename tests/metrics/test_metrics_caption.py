@@ -6,8 +6,10 @@ the equality asserts: the Java tokenizer and METEOR take seconds to start.
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
+import time
 
 import numpy as np
 import pytest
@@ -219,3 +221,92 @@ def test_input_validation() -> None:
         caption_scores({"1": "a dog"}, {"1": []})
     with pytest.raises(TypeError):
         caption_scores({"1": None}, {"1": ["a dog"]})  # type: ignore[dict-item]
+
+
+# ------------------------------------------------------------------ one METEOR JVM per process
+def _tokenised(predictions: dict[str, str], references: dict[str, list[str]]):
+    ids = list(predictions)
+    texts = [predictions[i] for i in ids] + [c for i in ids for c in references[i]]
+    tokens = ptb_tokenize(texts)
+    res = {i: [tokens[k]] for k, i in enumerate(ids)}
+    gts, pos = {}, len(ids)
+    for i in ids:
+        gts[i] = tokens[pos : pos + len(references[i])]
+        pos += len(references[i])
+    return gts, res
+
+
+def _wait_exited(proc, seconds: float = 20.0) -> bool:  # noqa: ANN001
+    deadline = time.monotonic() + seconds
+    while proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return proc.poll() is not None
+
+
+def test_meteor_jvm_is_reused_restarted_when_dead_and_closed_on_failure(evalkit_result) -> None:
+    from evalkit.metrics.caption import METEOR, MeteorServer
+
+    other = make_captions(30, seed=7)
+    gts, res = _tokenised(*other)
+
+    # a private server whose JVM dies before its first call starts a fresh one: the reference
+    server = MeteorServer()
+    server.start()
+    first_proc = server._scorer.meteor_p
+    first_proc.kill()
+    assert _wait_exited(first_proc)
+    fresh = server.compute_score(gts, res)
+    assert server.starts == 2
+
+    # the process's shared JVM already scored the 240-image set (evalkit_result): the next
+    # evaluation reuses it, and a reused JVM scores exactly as a fresh one
+    starts = METEOR.starts
+    assert METEOR._scorer is not None
+    again = evaluate_captions(*other)
+    assert METEOR.starts == starts
+    assert again.scores["meteor"] == fresh[0]
+    assert [again.per_image[i]["meteor"] for i in other[0]] == fresh[1]
+
+    # a call that fails half-way (pycocoevalcap asserts one hypothesis per image, after writing
+    # the first image's line) leaves unread output behind: that JVM is stopped, not reused
+    bad = dict(res)
+    bad[list(bad)[1]] = ["one hypothesis", "two hypotheses"]
+    proc = server._scorer.meteor_p
+    with pytest.raises(AssertionError):
+        server.compute_score(gts, bad)
+    assert server._scorer is None and _wait_exited(proc)
+
+
+def test_unused_meteor_jvm_is_closed_after_its_idle_time() -> None:
+    from evalkit.metrics.caption import MeteorServer
+
+    server = MeteorServer(idle_s=0.3)
+    server.start()
+    proc = server._scorer.meteor_p
+    assert _wait_exited(proc, 20.0), "the idle JVM was not stopped"
+    assert server._scorer is None
+
+
+def test_a_forked_child_leaves_the_parents_meteor_jvm_alone(evalkit_result) -> None:
+    import gc
+    import multiprocessing
+
+    from evalkit.metrics.caption import METEOR
+
+    METEOR.start()
+    proc, starts = METEOR._scorer.meteor_p, METEOR.starts
+
+    def child() -> None:
+        if METEOR._scorer is not None:  # the child would write into its parent's JVM's pipe
+            os._exit(3)
+        METEOR.close()
+        gc.collect()
+
+    p = multiprocessing.get_context("fork").Process(target=child)
+    p.start()
+    p.join(30)
+    assert p.exitcode == 0
+    assert proc.poll() is None and METEOR._scorer is not None and METEOR._scorer.meteor_p is proc
+    small = make_captions(5, seed=11)
+    evaluate_captions(*small)
+    assert METEOR.starts == starts
