@@ -16,10 +16,14 @@ REPO = Path(__file__).resolve().parent.parent
 
 #: the slowest test files (a minute or more of CPU each), scheduled first: with ``-n 2 --dist
 #: loadfile`` a long file started last would leave one worker finishing it alone. A scheduling hint
-#: only (tests keep their order within a file; a stale entry costs nothing)
+#: only (tests keep their order within a file; a stale entry costs nothing). xdist hands the first files out in turn (1st, 3rd to one worker; 2nd, 4th to the other): the 2nd
+#: and 4th need no trained tiny model, so the second worker works while the first one trains it
+#: (about a minute; the other users of ``model=tiny`` would wait on its build lock)
 SLOW_FILES_FIRST = (
-    "tests/spine/test_integrity.py",
+    "tests/spine/test_integrity.py",  # trains the tiny model (model=tiny)
+    "tests/metrics/test_metrics_caption.py",  # Java only
     "tests/spine/test_resume_and_cache.py",
+    "tests/runner/test_pipeline.py",  # the untrained fixture model only
     "tests/runner/test_distributed.py",
     "tests/tasks/test_scienceqa.py",
     "tests/tasks/test_math_reasoning.py",
@@ -28,9 +32,15 @@ SLOW_FILES_FIRST = (
     "tests/spine/test_docvqa_e2e.py",
     "tests/tasks/test_captioning.py",
     "tests/runner/test_rank_watchdog.py",
-    "tests/metrics/test_metrics_caption.py",
     "tests/reliability/test_disk_full.py",
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep :data:`SLOW_FILES_FIRST` in effect under ``--dist loadfile``: pytest-xdist (>= 3.5)
+    otherwise hands files out by their number of tests, not by the order collected."""
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
