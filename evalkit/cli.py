@@ -247,6 +247,11 @@ def cmd_run(args: list[str]) -> int:
 
 def cmd_list(args: list[str]) -> int:
     """``evalkit list``: tasks and models, one line each with a short description."""
+    if any(a in ("-h", "--help") for a in args):
+        print("usage: evalkit list    (tasks and models, one line each; no arguments)")
+        return 0
+    if args:
+        raise UsageError(f"evalkit list takes no arguments (got {' '.join(args)!r}); run: evalkit list")
     from evalkit.tasks.registry import AREAS, list_models, list_tasks
 
     tasks, models = list_tasks(), list_models()
@@ -280,6 +285,19 @@ def cmd_score(args: list[str]) -> int:
     return 0
 
 
+def _command_usage(cmd: str) -> str:
+    """The one-line usage of ``evalkit score``, ``judge`` or ``version`` (for ``--help``)."""
+    if cmd == "score":
+        from evalkit.runner.rescore import SCORE_USAGE
+
+        return SCORE_USAGE
+    if cmd == "judge":
+        from evalkit.judge.cli import USAGE
+
+        return USAGE
+    return "usage: evalkit version    (the installed evalkit's version; no arguments)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``evalkit`` console script; returns the exit code."""
     global _DEBUG
@@ -294,6 +312,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     cmd, rest = args[0], args[1:]
     if cmd == "run" and any(a in ("-h", "--help") for a in rest):
         print(RUN_HELP, end="")
+        return 0
+    if cmd in ("score", "judge", "version") and any(a in ("-h", "--help") for a in rest):
+        print(_command_usage(cmd))
         return 0
     from evalkit.runner import results as _results
 
@@ -318,6 +339,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return judge_main(rest)
         if cmd in ("version", "--version"):
+            if rest:
+                raise UsageError(f"evalkit version takes no arguments (got {' '.join(rest)!r})")
             import evalkit
 
             print(f"evalkit {evalkit.__version__}")

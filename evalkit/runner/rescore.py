@@ -42,6 +42,12 @@ from evalkit.runner.runner import score_record
 from evalkit.runner.store import OutputLock, read_jsonl_records
 from evalkit.types import Record, Sample
 
+#: the one-line usage of ``evalkit score`` (printed by ``--help`` and on a missing argument)
+SCORE_USAGE = (
+    "usage: evalkit score <run folder> | task=<name> samples=<file> "
+    "[format=auto|evalkit|lmms_eval|vlmevalkit] [overrides]"
+)
+
 
 # --------------------------------------------------------------------------- evalkit
 def read_evalkit_samples(path: Path) -> dict[str, tuple[Any, str | None]]:
@@ -299,10 +305,7 @@ def rescore(args: list[str]) -> dict[str, Any]:
     task_name = _pop_arg(args, "task")
     check = (_pop_arg(args, "check_questions") or "true").lower() not in ("false", "0", "no")
     if not samples_arg or not task_name:
-        raise UsageError(
-            "usage: evalkit score <run folder> | task=<name> samples=<file> "
-            "[format=auto|evalkit|lmms_eval|vlmevalkit] [overrides]"
-        )
+        raise UsageError(SCORE_USAGE)
     path, fmt, reader = open_samples_file(samples_arg, fmt, task_name, args, "score")
     model_name = _pop_arg(args, "model") or "tiny"
     run_cfg = _run_config(path) if fmt == "evalkit" else None

@@ -27,6 +27,34 @@ def test_list_shows_tasks_and_models_without_heavy_imports():
     assert all(len(line.split()) > 1 for line in entries)
 
 
+def test_list_refuses_arguments_it_does_not_take():
+    from tests.conftest import run_cli_here
+
+    proc = run_cli_here("list", "--bogus")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert (
+        proc.stderr.strip()
+        == "evalkit: error: evalkit list takes no arguments (got '--bogus'); run: evalkit list"
+    )
+    helped = run_cli_here("list", "--help")
+    assert helped.returncode == 0 and helped.stdout.startswith("usage: evalkit list")
+
+
+def test_help_of_each_command_is_its_usage_and_exit_0():
+    from tests.conftest import run_cli_here
+
+    for cmd, head in [("score", "usage: evalkit score <run folder>"), ("judge", "usage: evalkit judge task=<name>"),
+                      ("version", "usage: evalkit version"), ("report", "usage: evalkit report"),
+                      ("gate", "usage: evalkit gate")]:  # fmt: skip
+        proc = run_cli_here(cmd, "--help")
+        assert proc.returncode == 0 and proc.stdout.startswith(head), (cmd, proc.stdout, proc.stderr)
+    wrong = run_cli_here("version", "--bogus")
+    assert wrong.returncode == 2
+    assert wrong.stderr.strip() == "evalkit: error: evalkit version takes no arguments (got '--bogus')"
+    missing = run_cli_here("score")  # a missing argument is still an error (exit 2), with the usage
+    assert missing.returncode == 2 and "usage: evalkit score" in missing.stderr
+
+
 def test_unknown_task_is_one_clear_line():
     out = run_cli("run", "task=nosuchtask", "model=tiny")
     assert out.returncode == 2
