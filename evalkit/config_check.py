@@ -124,7 +124,19 @@ TASK: dict[str, Check] = {
     "generation.top_k": _int(1, nullable=True),
     "generation.repetition_penalty": _number(0.0, strict_min=True, nullable=True),
 }
+#: the precisions ``model.dtype`` may name (torch's and vLLM's spellings)
+DTYPES = ("auto", "bfloat16", "float16", "half", "float32", "float", "float64")
+
+
+def _dtype(key: str, value: Any) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str) or value not in DTYPES:
+        _fail(key, value, "one of " + ", ".join(DTYPES))
+
+
 MODEL: dict[str, Check] = {
+    "dtype": _dtype,
     "min_pixels": _int(1, nullable=True),
     "max_pixels": _int(1, nullable=True),
     "batch_size": _int(1, nullable=True),
@@ -164,7 +176,13 @@ def closest_key(key: str, valid: Iterable[str]) -> str | None:
 
 
 def unknown_key_error(key: str, valid: Iterable[str]) -> UsageError:
-    """``unknown config key 'limt'; did you mean 'limit'?``"""
+    """``unknown config key 'limt'; did you mean 'limit'?``. A key evalkit knows but the chosen
+    config leaves unset (``task.generation.temperature``...) is named with the ``+`` that adds it."""
+    group, _, rest = key.partition(".")
+    if (group == "task" and rest in TASK) or (group == "model" and rest in MODEL):
+        return UsageError(
+            f"{key} is not set by this {group}'s config; add it with +{key}=<value> (a leading + adds a key)"
+        )
     near = closest_key(key, valid)
     hint = f"; did you mean {near!r}?" if near else " (see `evalkit run --cfg job` for the config)"
     return UsageError(f"unknown config key {key!r}{hint}")

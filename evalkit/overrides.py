@@ -241,6 +241,13 @@ def hydra_error_to_usage(exc: BaseException) -> UsageError:
     """One line for a Hydra/OmegaConf composition error (bad override syntax, missing config...)."""
     text = " ".join(str(exc).split())
     text = text.replace("Set the environment variable HYDRA_FULL_ERROR=1 for a complete stack trace.", "")
+    m = re.search(r"Ambiguous value for argument '([^']+)'", text)
+    if m:
+        key = m.group(1).split("=", 1)[0]
+        return UsageError(
+            f"{m.group(1)}: a comma-separated value is a sweep; run it with `evalkit run -m ...` "
+            f"(one job per value), or quote it as {key}='...' for a literal string"
+        )
     m = re.search(r"Could not override '([^']+)'", text)
     if m:
         return UsageError(f"unknown config key {m.group(1)!r} (see `evalkit run --cfg job` for the config)")

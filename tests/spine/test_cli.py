@@ -55,6 +55,18 @@ def test_help_of_each_command_is_its_usage_and_exit_0():
     assert missing.returncode == 2 and "usage: evalkit score" in missing.stderr
 
 
+def test_a_comma_list_without_multirun_says_how_to_sweep(tmp_path):
+    from tests.conftest import run_cli_here
+
+    proc = run_cli_here("run", "task=docvqa_mini,textvqa", "model=tiny", f"output_dir={tmp_path / 'o'}")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "evalkit: error: task=docvqa_mini,textvqa: a comma-separated value is a sweep; run it with "
+        "`evalkit run -m ...` (one job per value), or quote it as task='...' for a literal string"
+    )
+    assert not (tmp_path / "o").exists()
+
+
 def test_unknown_task_is_one_clear_line():
     out = run_cli("run", "task=nosuchtask", "model=tiny")
     assert out.returncode == 2

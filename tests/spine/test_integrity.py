@@ -217,6 +217,27 @@ def test_bad_values_and_keys_are_one_line_exit_2(tmp_path, arg, expected):
     assert not (tmp_path / "o").exists()  # nothing loaded, nothing written
 
 
+@pytest.mark.parametrize(
+    ("arg", "expected"),
+    [
+        ("model.dtype=float8", "model.dtype='float8' is not valid: expected one of auto, bfloat16, float16"),
+        # a key evalkit knows that this task's config leaves unset: the `+` that adds it, not a
+        # "did you mean max_new_tokens"
+        ("task.generation.temperature=0.7",
+         "task.generation.temperature is not set by this task's config; add it with "
+         "+task.generation.temperature=<value>"),
+        ("+task.generation.temperature=-1", "task.generation.temperature=-1 is not valid"),
+    ],
+)  # fmt: skip
+def test_dtype_and_unset_known_keys_are_one_line_exit_2(tmp_path, arg, expected):
+    from tests.conftest import run_cli_here
+
+    proc = run_cli_here("run", "task=docvqa_mini", "model=tiny", arg, f"output_dir={tmp_path / 'o'}")
+    assert proc.returncode == 2
+    assert expected in _one_line_error(proc)
+    assert not (tmp_path / "o").exists()
+
+
 def test_python_api_raises_usage_error():
     from evalkit.api import evaluate
 
