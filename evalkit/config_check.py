@@ -177,9 +177,10 @@ def closest_key(key: str, valid: Iterable[str]) -> str | None:
 
 def unknown_key_error(key: str, valid: Iterable[str]) -> UsageError:
     """``unknown config key 'limt'; did you mean 'limit'?``. A key evalkit knows but the chosen
-    config leaves unset (``task.generation.temperature``...) is named with the ``+`` that adds it."""
+    task config leaves unset (``task.generation.temperature``...) is named with the ``+`` that adds
+    it (model keys are backend-specific: a key the chosen backend lacks gets the closest key)."""
     group, _, rest = key.partition(".")
-    if (group == "task" and rest in TASK) or (group == "model" and rest in MODEL):
+    if group == "task" and rest in TASK:  # decoding knobs: every backend reads them
         return UsageError(
             f"{key} is not set by this {group}'s config; add it with +{key}=<value> (a leading + adds a key)"
         )
