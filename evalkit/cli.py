@@ -359,14 +359,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except KeyboardInterrupt:
         print(
-            "evalkit: interrupted; finished samples are saved — rerun the same command to resume",
+            "evalkit: interrupted; finished samples are saved — rerun the same command to resume"
+            if cmd == "run"
+            else "evalkit: interrupted",
             file=sys.stderr,
         )
         return 130
     except Exception as caught:  # noqa: BLE001 - not foreseen (a bug, an I/O error): one line too
         if _DEBUG:
             traceback.print_exc()
-        exc = as_evalkit_error(caught)
+        # run, score and judge keep what they finished (samples, judgments): a rerun picks it up
+        exc = as_evalkit_error(caught, resumable=cmd in ("run", "score", "judge"))
         print(f"evalkit: error: {redact_text(str(exc))}", file=sys.stderr)
         return exc.exit_code
 

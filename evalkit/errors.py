@@ -52,28 +52,34 @@ class InternalError(EvalkitError):
     error), turned into one line by :func:`as_evalkit_error`."""
 
 
-def as_evalkit_error(exc: BaseException) -> EvalkitError:
+def as_evalkit_error(exc: BaseException, resumable: bool = True) -> EvalkitError:
     """One clear line for an exception that escaped a command.
 
     An :class:`EvalkitError` is returned as is. An ``OSError`` (an I/O error, a permission, a
     missing file) names the file and what to do; anything else is an internal error that points to
-    ``--debug`` for the traceback. Samples already written are kept in every case, so the message
-    says that rerunning the same command resumes."""
+    ``--debug`` for the traceback. ``resumable`` (a run): samples already written are kept in every
+    case, so the message says that rerunning the same command resumes; other commands (report,
+    gate...) have nothing to resume and say what to check only."""
     if isinstance(exc, EvalkitError):
         return exc
-    resume = "finished samples are kept; rerunning the same command resumes"
+    kept = "finished samples are kept; rerunning the same command resumes"
+    resume = f" — {kept}" if resumable else ""
     if isinstance(exc, OSError):
         what = exc.strerror or str(exc) or type(exc).__name__
         where = f" on {exc.filename}" if exc.filename else ""
         return InternalError(
-            f"{what}{where} (errno {exc.errno}); check that path's disk, space and permissions — {resume}"
+            f"{what}{where} (errno {exc.errno}); check that path's disk, space and permissions{resume}"
             if exc.errno is not None
-            else f"{type(exc).__name__}: {what}{where} — {resume}"
+            else f"{type(exc).__name__}: {what}{where}{resume}"
         )
     if isinstance(exc, MemoryError):
-        return InternalError(f"out of memory; lower batch_size=<n> (or runner.window_batches) — {resume}")
+        return InternalError(
+            "out of memory; lower batch_size=<n> (or runner.window_batches)" + resume
+            if resumable
+            else "out of memory"
+        )
     text = str(exc).splitlines()[0] if str(exc) else ""
     return InternalError(
         f"internal error: {type(exc).__name__}{': ' + text if text else ''} — rerun with --debug for "
-        f"the traceback and report it; {resume}"
+        f"the traceback and report it{'; ' + kept if resumable else ''}"
     )

@@ -323,7 +323,11 @@ def build_leaderboard(
             candidates = by_cell.get((model, task))
             if not candidates:
                 continue
-            chosen = max(enumerate(candidates), key=lambda ir: (ir[1].run.end_time, ir[0]))[1]
+            # the newest run of the whole split; a limited run (a preview) only when there is no other
+            chosen = max(
+                enumerate(candidates), key=lambda ir: (ir[1].run.limit is None, ir[1].run.end_time, ir[0])
+            )[1]
+            newest = "the newest whole-split run" if chosen.run.limit is None else "the newest"
             markers: list[str] = []
             if len(candidates) > 1:
                 diff = differing_keys([r.protocol_signature(with_model=True) for r in candidates])
@@ -335,11 +339,25 @@ def build_leaderboard(
                         Footnote(
                             mark,
                             f"{model} / {task}: {len(candidates)} runs with different protocols "
-                            f"({', '.join(diff)}); showing the newest, {chosen.run.path}. Runs: {dirs}",
+                            f"({', '.join(diff)}); showing {newest}, {chosen.run.path}. Runs: {dirs}",
                         )
                     )
                 else:
-                    warnings.append(f"{model} / {task}: {len(candidates)} runs; showing the newest ({dirs})")
+                    others = ", ".join(str(r.run.path) for r in candidates if r is not chosen)
+                    warnings.append(
+                        f"{model} / {task}: {len(candidates)} runs of the same protocol; showing the "
+                        f"newest, {chosen.run.path} (also: {others})"
+                    )
+            if chosen.run.limit is not None:
+                mark = _marker(len(footnotes))
+                markers.append(mark)
+                footnotes.append(
+                    Footnote(
+                        mark,
+                        f"{model} / {task}: limit={chosen.run.limit}, the first {chosen.run.limit} "
+                        f"samples only, not the whole split ({chosen.run.path})",
+                    )
+                )
             value = chosen.metrics.get(metric)
             if metric not in chosen.metrics:
                 why = " (a split without answers?)" if not chosen.metrics else ""

@@ -101,10 +101,12 @@ class TaskResult:
     def protocol_signature(self, with_model: bool) -> dict[str, Any]:
         """What must match for two results of this task to be comparable, as a flat dict.
 
-        Always the task's ``protocol`` and ``task_version``; with ``with_model`` (comparing two
+        Always the task's ``protocol``, ``task_version`` and the run's ``limit`` when set; with ``with_model`` (comparing two
         runs of the same model) also the model fields in :data:`MODEL_PROTOCOL_KEYS`.
         """
         sig = flatten({"protocol": self.protocol, "task_version": self.task_version})
+        if self.run.limit is not None:  # a subset (the first N samples) is another evaluation
+            sig["limit"] = self.run.limit
         if with_model:
             sig.update(flatten({"model": {k: self.run.model.get(k) for k in MODEL_PROTOCOL_KEYS}}))
         return sig
@@ -120,6 +122,8 @@ class RunResult:
     provenance: dict[str, Any]
     timing: dict[str, Any]
     schema_version: int
+    #: the run's ``limit`` (its first N samples only), ``None`` for the whole split
+    limit: int | None = None
 
     @property
     def model_name(self) -> str:
@@ -158,6 +162,11 @@ def _load_json(path: Path) -> Any:
         raise UsageError(f"cannot read {path}: {e.strerror}") from e
 
 
+def _limit(config: Any) -> int | None:
+    limit = config.get("limit") if isinstance(config, Mapping) else None
+    return limit if isinstance(limit, int) and not isinstance(limit, bool) else None
+
+
 def load_run(path: str | os.PathLike[str]) -> RunResult:
     """Load one result dir (or its ``results.json``)."""
     p = Path(path)
@@ -175,6 +184,7 @@ def load_run(path: str | os.PathLike[str]) -> RunResult:
         provenance=dict(data.get("provenance") or {}),
         timing=dict(data.get("timing") or {}),
         schema_version=int(data.get("schema_version", 1)),
+        limit=_limit(data.get("config")),
     )
     for name, entry in data["tasks"].items():
         run.tasks[name] = _task_result(name, entry, run, p)

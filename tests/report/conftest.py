@@ -63,13 +63,14 @@ def write_run(
     model: str = "tiny",
     model_extra: dict[str, Any] | None = None,
     end_time: str = "2026-11-22T03:20:00+00:00",
+    config: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``path/results.json`` and ``path/samples/<task>.jsonl``.
 
     Each task dict has ``samples`` and optionally ``aggregation`` (default: mean of
     ``accuracy``), ``metrics`` (default: computed from the samples), ``main_metric``,
     ``paper_scale`` (default 100), ``breakdowns``, ``protocol`` (merged into the default),
-    ``cluster_key`` (default none).
+    ``cluster_key`` (default none). ``config``: the run's resolved config (e.g. ``{"limit": 3}``).
     """
     path.mkdir(parents=True, exist_ok=True)
     (path / "samples").mkdir(exist_ok=True)
@@ -112,7 +113,7 @@ def write_run(
         "schema_version": 1,
         "tasks": entries,
         "model": model_info,
-        "config": {},
+        "config": dict(config or {}),
         "provenance": {"evalkit_version": "0.1.0", "git_commit": "abc123", "end_time": end_time},
         "timing": {"total_s": 1.0},
     }

@@ -164,3 +164,16 @@ def test_import_is_light():
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_an_unwritable_output_is_one_line_without_resume_advice(runs, tmp_path):
+    """A report has nothing to resume: its I/O error names the path, not "rerunning resumes"."""
+    from tests.conftest import run_cli_here
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    proc = run_cli_here("report", str(runs / "a"), "--output", str(blocker / "x.md"))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    (line,) = [ln for ln in proc.stderr.splitlines() if ln.startswith("evalkit: error:")]
+    assert str(blocker) in line and "check that path's disk, space and permissions" in line
+    assert "resumes" not in line and "finished samples" not in line

@@ -175,6 +175,44 @@ def test_same_model_different_protocol_is_flagged(tmp_path, make_run, mk_sample)
     assert "100.0** ± 0.0†" in md and "† qwen / docvqa" in md
 
 
+def test_a_limited_run_is_marked_and_never_hides_the_whole_split(tmp_path, make_run, mk_sample):
+    full = [mk_sample(i, float(i % 2)) for i in range(8)]
+    make_run("full", {"docvqa": {"samples": full}}, model="qwen", end_time="2026-01-01T00:00:00+00:00")
+    # a later smoke test of the same model and protocol on the first 3 samples
+    make_run(
+        "smoke",
+        {"docvqa": {"samples": [mk_sample(i, 1.0) for i in range(3)]}},
+        model="qwen",
+        config={"limit": 3},
+        end_time="2026-02-01T00:00:00+00:00",
+    )
+    board = build_leaderboard(load_runs([str(tmp_path)]), ci=CIOptions(enabled=False))
+    cell = board.cell("qwen", "docvqa")
+    assert cell.value == pytest.approx(50.0)  # the whole split, not the newer 3-sample preview
+    (note,) = board.footnotes
+    assert cell.markers == [note.marker]
+    assert "different protocols (limit)" in note.text and "the newest whole-split run" in note.text
+    assert str(tmp_path / "full") in note.text.split("Runs:")[0]
+
+    # alone, a limited run is shown, and its cell says it covers the first N samples only
+    alone = build_leaderboard(load_runs([str(tmp_path / "smoke")]), ci=CIOptions(enabled=False))
+    cell = alone.cell("qwen", "docvqa")
+    assert cell.value == pytest.approx(100.0)
+    (note,) = alone.footnotes
+    assert cell.markers == [note.marker]
+    assert note.text.startswith("qwen / docvqa: limit=3, the first 3 samples only, not the whole split")
+    md = to_markdown(leaderboard_table(alone, show_ci=False))
+    assert f"100.0{note.marker}" in md
+
+    # two models, one of them limited: the column says they are not comparable
+    make_run("other", {"docvqa": {"samples": full}}, model="other")
+    both = build_leaderboard(
+        load_runs([str(tmp_path / "smoke"), str(tmp_path / "other")]), ci=CIOptions(enabled=False)
+    )
+    assert list(both.column_markers) == ["docvqa"]
+    assert any("limit: qwen=3, other=None" in f.text for f in both.footnotes)
+
+
 def test_different_prompts_across_models_flag_the_column(tmp_path, make_run, mk_sample):
     docs = [mk_sample(i, float(i % 2)) for i in range(6)]
     make_run("a", {"docvqa": {"samples": docs}, "gqa": {"samples": docs}}, model="a")
