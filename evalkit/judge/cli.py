@@ -36,6 +36,7 @@ def rejudge(argv: list[str]) -> dict[str, Any]:
     from evalkit.runner.results import finalize_task, now_iso, provenance, write_results
     from evalkit.runner.runner import score_record
     from evalkit.runner.store import OutputLock
+    from evalkit.tasks.base import Task
     from evalkit.tasks.registry import build_task
     from evalkit.types import Record
 
@@ -55,12 +56,18 @@ def rejudge(argv: list[str]) -> dict[str, Any]:
         old = json.loads((output_dir / "results.json").read_text())
     model_info = old.get("model") or {"name": f"judged:{path.name}", "backend": fmt}
     model_name = _pop_arg(args, "model") or "tiny"
-    if not any(a.startswith("task.model_label=") for a in args):
-        args.append(f"task.model_label={json.dumps(str(model_info.get('name')))}")
     cfg = compose(task_name, model_name, args)
+    if "model_label" in cfg["task"] and not any(a.startswith("task.model_label=") for a in args):
+        # the judged model's name (TouchStone puts it in the judge prompt), not the stand-in model's
+        cfg["task"]["model_label"] = str(model_info.get("name"))
+    task = build_task(cfg["task"])
+    if type(task).after_generation is Task.after_generation:
+        raise UsageError(
+            f"task {task_name} has no judge phase (its scorer is rule-based); re-score it with "
+            f"evalkit score task={task_name} samples={samples_arg}"
+        )
     predictions = reader(path)
     start = now_iso()
-    task = build_task(cfg["task"])
     with OutputLock(output_dir):
         task.before_run(cfg, output_dir)
         task.load()

@@ -139,6 +139,37 @@ def test_failed_judge_request_is_an_error_record(data, tmp_path):
     assert rows["v1_0"]["error"].startswith("judge:") and rows["v1_0"]["error_type"] == "score"
 
 
+def test_evalkit_judge_regrades_a_samples_file_with_another_judge(data, tmp_path):
+    from evalkit.errors import UsageError
+    from evalkit.judge.cli import judge_main
+
+    answers = {"v1_0": "right", "v1_1": "half", "v1_2": "chatty", "v1_3": "out", "v1_4": "right"}
+    with FakeChatServer(models=None, reply_fn=_grade_reply) as server:
+        opts = ("judge=local", f"judge.base_url={server.url}")
+        first = _fake_run(tmp_path / "a", data, answers, *opts)["tasks"]["mmvet"]
+        samples = tmp_path / "a" / "out" / "samples" / "mmvet.jsonl"
+        server.reset()
+        # the same judge: every grade from the cache, the same score
+        assert judge_main(["task=mmvet", f"samples={samples}", f"task.dataset.path={data}", *opts]) == 0
+        assert _grading_calls(server) == 0
+        again = json.loads((tmp_path / "a" / "out" / "results.json").read_text())["tasks"]["mmvet"]
+        assert again["metrics"]["score"] == first["metrics"]["score"] == pytest.approx(2.5 / 5)
+        # another judge model grades every sample again, into its own folder
+        out2 = tmp_path / "regraded"
+        assert judge_main(["task=mmvet", f"samples={samples}", f"task.dataset.path={data}", *opts,
+                           "judge.model=judge-b", f"output_dir={out2}"]) == 0  # fmt: skip
+        assert _grading_calls(server) == 5
+        t2 = json.loads((out2 / "results.json").read_text())["tasks"]["mmvet"]
+        assert t2["judge"]["model"] == "judge-b" and t2["metrics"]["score"] == pytest.approx(2.5 / 5)
+    # a task without a judge phase is refused with the command that re-scores it
+    with pytest.raises(
+        UsageError, match="task docvqa_mini has no judge phase.*evalkit score task=docvqa_mini"
+    ):
+        judge_main(
+            ["task=docvqa_mini", f"samples={samples}", "judge=local", "judge.base_url=http://127.0.0.1:9"]
+        )
+
+
 def test_cli_end_to_end_on_tiny_model_and_regrade(data, tmp_path, tiny_model_dir):
     out = tmp_path / "run"
     with FakeChatServer(
