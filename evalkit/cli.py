@@ -247,9 +247,6 @@ def cmd_run(args: list[str]) -> int:
 
 def cmd_list(args: list[str]) -> int:
     """``evalkit list``: tasks and models, one line each with a short description."""
-    if any(a in ("-h", "--help") for a in args):
-        print("usage: evalkit list    (tasks and models, one line each; no arguments)")
-        return 0
     if args:
         raise UsageError(f"evalkit list takes no arguments (got {' '.join(args)!r}); run: evalkit list")
     from evalkit.tasks.registry import AREAS, list_models, list_tasks
@@ -285,8 +282,9 @@ def cmd_score(args: list[str]) -> int:
     return 0
 
 
-def _command_usage(cmd: str) -> str:
-    """The one-line usage of ``evalkit score``, ``judge`` or ``version`` (for ``--help``)."""
+def _command_usage(cmd: str) -> str | None:
+    """The one-line usage ``evalkit <cmd> --help`` prints; ``None`` for the commands with a help of
+    their own (``run``; ``report`` and ``gate`` through argparse) and for unknown commands."""
     if cmd == "score":
         from evalkit.runner.rescore import SCORE_USAGE
 
@@ -295,7 +293,10 @@ def _command_usage(cmd: str) -> str:
         from evalkit.judge.cli import USAGE
 
         return USAGE
-    return "usage: evalkit version    (the installed evalkit's version; no arguments)"
+    return {
+        "list": "usage: evalkit list    (tasks and models, one line each; no arguments)",
+        "version": "usage: evalkit version    (the installed evalkit's version; no arguments)",
+    }.get(cmd)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -313,8 +314,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if cmd == "run" and any(a in ("-h", "--help") for a in rest):
         print(RUN_HELP, end="")
         return 0
-    if cmd in ("score", "judge", "version") and any(a in ("-h", "--help") for a in rest):
-        print(_command_usage(cmd))
+    if any(a in ("-h", "--help") for a in rest) and (usage := _command_usage(cmd)) is not None:
+        print(usage)
         return 0
     from evalkit.runner import results as _results
 

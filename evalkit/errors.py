@@ -73,11 +73,8 @@ def as_evalkit_error(exc: BaseException, resumable: bool = True) -> EvalkitError
             else f"{type(exc).__name__}: {what}{where}{resume}"
         )
     if isinstance(exc, MemoryError):
-        return InternalError(
-            "out of memory; lower batch_size=<n> (or runner.window_batches)" + resume
-            if resumable
-            else "out of memory"
-        )
+        advice = "; lower batch_size=<n> (or runner.window_batches)" if resumable else ""
+        return InternalError(f"out of memory{advice}{resume}")
     text = str(exc).splitlines()[0] if str(exc) else ""
     return InternalError(
         f"internal error: {type(exc).__name__}{': ' + text if text else ''} — rerun with --debug for "

@@ -327,7 +327,6 @@ def build_leaderboard(
             chosen = max(
                 enumerate(candidates), key=lambda ir: (ir[1].run.limit is None, ir[1].run.end_time, ir[0])
             )[1]
-            newest = "the newest whole-split run" if chosen.run.limit is None else "the newest"
             markers: list[str] = []
             if len(candidates) > 1:
                 diff = differing_keys([r.protocol_signature(with_model=True) for r in candidates])
@@ -339,7 +338,8 @@ def build_leaderboard(
                         Footnote(
                             mark,
                             f"{model} / {task}: {len(candidates)} runs with different protocols "
-                            f"({', '.join(diff)}); showing {newest}, {chosen.run.path}. Runs: {dirs}",
+                            f"({', '.join(diff)}); showing the newest{'' if chosen.run.limit is not None else ' whole-split run'}, "
+                            f"{chosen.run.path}. Runs: {dirs}",
                         )
                     )
                 else:

@@ -101,8 +101,9 @@ class TaskResult:
     def protocol_signature(self, with_model: bool) -> dict[str, Any]:
         """What must match for two results of this task to be comparable, as a flat dict.
 
-        Always the task's ``protocol``, ``task_version`` and the run's ``limit`` when set; with ``with_model`` (comparing two
-        runs of the same model) also the model fields in :data:`MODEL_PROTOCOL_KEYS`.
+        Always the task's ``protocol``, ``task_version`` and the run's ``limit`` when set; with
+        ``with_model`` (comparing two runs of the same model) also the model fields in
+        :data:`MODEL_PROTOCOL_KEYS`.
         """
         sig = flatten({"protocol": self.protocol, "task_version": self.task_version})
         if self.run.limit is not None:  # a subset (the first N samples) is another evaluation
