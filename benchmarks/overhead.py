@@ -5,7 +5,8 @@ interleaved ``--repeats`` times; the minimum of each side is compared (this mach
 by tens of percent from run to run: compare minima of interleaved runs, never single runs):
 
 * **bare**: what a researcher writes by hand — load processor and model, loop over the parquet
-  rows in batches, decode the image, chat template, processor, ``generate``, decode.
+  rows in batches, decode the image (with Pillow, as the ``datasets`` Image feature does), chat
+  template, processor, ``generate``, decode.
 * **evalkit**: ``evaluate("docvqa", "hf", ...)`` — the real pipelined runner (dataset, decoding,
   fingerprints, durable records, scoring, results.json), response cache empty
   (``EVALKIT_CACHE_DIR`` in a fresh temporary folder) and off.
@@ -40,6 +41,7 @@ identical.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import random
@@ -103,9 +105,8 @@ def bare_loop(model_dir: Path, data: Path, batch_size: int, limit: int) -> dict:
     t0 = float(os.environ["BENCH_T0"])
     import datasets
     import torch
+    from PIL import Image
     from transformers import AutoModelForImageTextToText, AutoProcessor
-
-    from evalkit.media.image import load_image
 
     processor = AutoProcessor.from_pretrained(
         model_dir, size={"shortest_edge": MIN_PIXELS, "longest_edge": MAX_PIXELS}
@@ -118,7 +119,8 @@ def bare_loop(model_dir: Path, data: Path, batch_size: int, limit: int) -> dict:
     first = None
     for start in range(0, len(ds), batch_size):
         rows = ds[start : start + batch_size]
-        images = [load_image(v) for v in rows["image"]]
+        # decoded as HF datasets' Image feature does (Pillow), then RGB
+        images = [Image.open(io.BytesIO(v["bytes"])).convert("RGB") for v in rows["image"]]
         texts = [
             processor.apply_chat_template(
                 [

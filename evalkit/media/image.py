@@ -119,7 +119,7 @@ def load_image(value: Any, max_pixels: int = DEFAULT_MAX_PIXELS):
     Raises:
         InputError: missing, empty, truncated, undecodable, or too large to decode safely.
     """
-    from PIL import ImageOps
+    from PIL import Image, ImageOps
 
     try:
         img = _open(value)
@@ -131,6 +131,9 @@ def load_image(value: Any, max_pixels: int = DEFAULT_MAX_PIXELS):
                 f"image is {width}x{height} = {width * height:,} px, above the {max_pixels:,} px limit "
                 "(possible decompression bomb); refused before decoding"
             )
+        fast = None if isinstance(value, Image.Image) else _decode_plain_png(img)
+        if fast is not None:
+            return _to_rgb(fast)
         with _own_pixel_limit():
             img.load()
         if img.getexif().get(0x0112) is not None:  # Orientation, as datasets' Image feature does
@@ -140,6 +143,93 @@ def load_image(value: Any, max_pixels: int = DEFAULT_MAX_PIXELS):
         raise
     except Exception as exc:  # PIL raises many types (OSError, SyntaxError, ValueError...)
         raise _input_error("cannot decode image", exc) from exc
+
+
+#: PNG colour types decoded by libpng exactly as Pillow decodes them (8 bits per sample), and the
+#: Pillow mode of each: greyscale, RGB, greyscale + alpha, RGBA
+_PLAIN_PNG_MODES = {0: "L", 2: "RGB", 4: "LA", 6: "RGBA"}
+#: chunks that change the decoded pixels (``tRNS``: Pillow keeps it aside, libpng may expand it to
+#: alpha) or their orientation (``eXIf``)
+_PNG_PIXEL_CHUNKS = frozenset({b"tRNS", b"eXIf"})
+#: text chunks whose keyword carries an EXIF / XMP orientation for Pillow
+_PNG_ORIENTATION_KEYWORDS = (b"Raw profile type exif\0", b"XML:com.adobe.xmp\0")
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def plain_png_mode(data: bytes) -> str | None:
+    """The Pillow mode of ``data`` when it is a *plain* PNG, else None.
+
+    Plain: 8 bits per sample, greyscale / RGB / with alpha, not interlaced, no transparency chunk,
+    no orientation (``eXIf`` or an EXIF / XMP text chunk), and nothing but ``IEND`` after the image
+    data (Pillow reads later chunks when it loads). These are the PNGs libpng decodes to exactly
+    Pillow's pixels; anything else (palette, 16-bit, Adam7, ...) is left to Pillow. Walks the chunk
+    headers only (no CRC or pixel work: a damaged file fails libpng's decode and falls back)."""
+    if data[:8] != _PNG_SIGNATURE or len(data) < 33:
+        return None
+    length, ctype = int.from_bytes(data[8:12], "big"), data[12:16]
+    if ctype != b"IHDR" or length != 13:
+        return None
+    depth, colour, compression, filtering, interlace = data[24:29]
+    mode = _PLAIN_PNG_MODES.get(colour)
+    if depth != 8 or mode is None or compression or filtering or interlace:
+        return None
+    pos, in_pixels, after_pixels = 33, False, False
+    while pos + 8 <= len(data):
+        length, ctype = int.from_bytes(data[pos : pos + 4], "big"), data[pos + 4 : pos + 8]
+        end = pos + 12 + length
+        if end > len(data):
+            return None
+        if ctype == b"IEND":
+            return mode if in_pixels else None
+        if ctype == b"IDAT":
+            if after_pixels:
+                return None
+            in_pixels = True
+        elif in_pixels or after_pixels:
+            return None  # a chunk after the image data
+        elif ctype in _PNG_PIXEL_CHUNKS or (
+            ctype in (b"tEXt", b"zTXt", b"iTXt")
+            and any(data.startswith(k, pos + 8) for k in _PNG_ORIENTATION_KEYWORDS)
+        ):
+            return None
+        pos = end
+    return None
+
+
+def _decode_plain_png(img: Any) -> Any:
+    """``img`` (a PNG Pillow has opened, not decoded) decoded by libpng (``imagecodecs``, about
+    twice Pillow's speed and without the GIL) when it is a :func:`plain_png_mode` PNG: the same
+    pixels, mode and ``info`` as Pillow's decode. None (nothing consumed: Pillow decodes it) for
+    other images, when ``imagecodecs`` is missing or when libpng refuses the file (Pillow then
+    gives its own answer: the same error, or the image if it is more lenient)."""
+    if img.format != "PNG" or img.fp is None:
+        return None
+    try:
+        import imagecodecs
+    except ImportError:  # pragma: no cover - a dependency; Pillow decodes without it
+        return None
+    from PIL import Image
+
+    fp = img.fp
+    here = fp.tell()
+    fp.seek(0)
+    data = fp.getvalue() if isinstance(fp, io.BytesIO) else fp.read()
+    fp.seek(here)
+    mode = plain_png_mode(data)
+    if mode is None:
+        return None
+    try:
+        pixels = imagecodecs.png_decode(data)
+    except Exception:  # noqa: BLE001 - Pillow decodes (or refuses) it with its own message
+        return None
+    if pixels.dtype != "uint8" or pixels.shape[:2] != (img.height, img.width):
+        return None
+    out = Image.fromarray(pixels)  # the array's shape gives the mode (L, LA, RGB, RGBA)
+    if out.mode != mode:
+        return None
+    out.info = dict(img.info)
+    img.close()
+    return out
 
 
 def _input_error(what: str, exc: BaseException) -> InputError:
