@@ -81,7 +81,7 @@ class ProcessorImageFitter:
         ip = self.image_processor
         # a channels-last view, as the processor makes of a PIL image itself (not a copy: the
         # resize of a uint8 channels-last image is the fast path, 4x quicker than a planar one)
-        tensor = torch.from_numpy(_rgb_array(image)).permute(2, 0, 1)
+        tensor = _rgb_tensor(image).permute(2, 0, 1)
         out = ip.resize(
             images=tensor, size=ip.size, resample=ip.resample, factor=ip.patch_size * ip.merge_size
         )
@@ -189,7 +189,16 @@ def fitted_size(
     return w, h
 
 
-def _rgb_array(image: Any) -> Any:
-    import numpy as np
+def _rgb_tensor(image: Any) -> Any:
+    """``image`` (RGB PIL) as an H x W x 3 uint8 tensor over Pillow's exported bytes, not a copy
+    of them: a second page-size buffer costs as much as the export itself (its pages are touched
+    fresh each time). The bytes are read-only, which torch warns about: the resize only reads."""
+    import warnings
 
-    return np.array(image, dtype=np.uint8)  # a writable copy (torch refuses read-only buffers)
+    import numpy as np
+    import torch
+
+    pixels = np.asarray(image)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*not writable", category=UserWarning)
+        return torch.from_numpy(pixels)
