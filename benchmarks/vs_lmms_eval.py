@@ -1,9 +1,10 @@
 """evalkit against lmms-eval 0.7.3 on the same model and the same DocVQA-schema pages.
 
 lmms-eval is not a dependency of evalkit: install it in its own virtualenv (0.7.3 breaks with
-filelock 4, so pin it) and pass that interpreter::
+filelock 4, so pin it; its ``qwen2_vl`` model imports ``decord``, which it does not require) and
+pass that interpreter::
 
-    python -m venv /tmp/lmms && /tmp/lmms/bin/pip install "lmms-eval==0.7.3" "filelock<4"
+    python -m venv /tmp/lmms && /tmp/lmms/bin/pip install "lmms-eval==0.7.3" "filelock<4" decord
     python benchmarks/vs_lmms_eval.py --lmms-python /tmp/lmms/bin/python [--n 64] [--repeats 2]
 
 Both sides run the small random Qwen2-VL of ``benchmarks/overhead.py`` on CPU at batch size 8, with
@@ -16,6 +17,7 @@ through a task defined next to it (its own DocVQA ``doc_to_visual``/``doc_to_tex
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -60,8 +62,15 @@ def lmms_eval_run(python: str, model_dir: Path, include: Path, n: int, out: Path
     t = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     elapsed = time.perf_counter() - t
-    if proc.returncode != 0:
-        raise SystemExit(f"lmms-eval failed:\n{proc.stderr[-3000:]}")
+    # lmms-eval exits 0 when it fails (a missing import, a bad task): a run counts only when its
+    # results file says every sample was evaluated
+    done = [json.loads(p.read_text()) for p in out.rglob("*_results.json")]
+    counts = [(d.get("n-samples") or {}).get("docvqa_local", {}).get("effective") for d in done]
+    if proc.returncode != 0 or counts != [n]:
+        raise SystemExit(
+            f"lmms-eval failed (exit {proc.returncode}, samples evaluated: {counts or 'none'}):\n"
+            f"{proc.stderr[-3000:]}"
+        )
     return elapsed
 
 
