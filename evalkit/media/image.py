@@ -198,7 +198,7 @@ def plain_png_mode(data: bytes) -> str | None:
 
 def _decode_plain_png(img: Any) -> Any:
     """``img`` (a PNG Pillow has opened, not decoded) decoded by libpng (``imagecodecs``, about
-    twice Pillow's speed and without the GIL) when it is a :func:`plain_png_mode` PNG: the same
+    1.5 times Pillow's speed and without the GIL) when it is a :func:`plain_png_mode` PNG: the same
     pixels, mode and ``info`` as Pillow's decode. None (nothing consumed: Pillow decodes it) for
     other images, when ``imagecodecs`` is missing or when libpng refuses the file (Pillow then
     gives its own answer: the same error, or the image if it is more lenient)."""
