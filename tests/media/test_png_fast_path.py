@@ -109,7 +109,25 @@ PLAIN = {
         ],
     ),  # fmt: skip
     "icc_profile": lambda: _png(_page(), "RGB", icc_profile=b"\0" * 128),
+    "one_frame_apng": lambda: _one_frame_apng(),
 }
+
+
+def _one_frame_apng() -> bytes:
+    """An animated PNG of one frame (``acTL`` + ``fcTL`` before the image data): Pillow shows the
+    image data, as libpng does."""
+    chunks = _chunks(_png(_page(), "RGB"))
+    actl = (b"acTL", struct.pack(">II", 1, 0))
+    fctl = (b"fcTL", struct.pack(">IIIIIHHBB", 0, 83, 61, 0, 0, 1, 10, 0, 0))
+    return _assemble([chunks[0], actl, fctl, *chunks[1:]])
+
+
+def _two_frame_apng() -> bytes:
+    """Frames after the first (``fdAT``, after the image data) are Pillow's business."""
+    buf = io.BytesIO()
+    first, second = Image.fromarray(_page()), Image.fromarray(_page())
+    first.save(buf, format="PNG", save_all=True, append_images=[second])
+    return buf.getvalue()
 
 
 @pytest.mark.parametrize("name", sorted(PLAIN))
@@ -147,6 +165,7 @@ NOT_PLAIN = {
         _page(), "RGB", [(b"iTXt", b'XML:com.adobe.xmp\0\0\0\0\0<x:xmpmeta tiff:Orientation="6"/>')]
     ),
     "text_after_the_pixels": lambda: _move_after_idat(_png(_page(), "RGB", [(b"tEXt", b"Comment\0late")])),
+    "two_frame_apng": lambda: _two_frame_apng(),
 }
 
 
