@@ -164,14 +164,8 @@ def plain_png_mode(data: bytes) -> str | None:
     data (Pillow reads later chunks when it loads). These are the PNGs libpng decodes to exactly
     Pillow's pixels; anything else (palette, 16-bit, Adam7, ...) is left to Pillow. Walks the chunk
     headers only (no CRC or pixel work: a damaged file fails libpng's decode and falls back)."""
-    if data[:8] != _PNG_SIGNATURE or len(data) < 33:
-        return None
-    length, ctype = int.from_bytes(data[8:12], "big"), data[12:16]
-    if ctype != b"IHDR" or length != 13:
-        return None
-    depth, colour, compression, filtering, interlace = data[24:29]
-    mode = _PLAIN_PNG_MODES.get(colour)
-    if depth != 8 or mode is None or compression or filtering or interlace:
+    mode = _plain_png_header(data)
+    if mode is None:
         return None
     pos, in_pixels, after_pixels = 33, False, False
     while pos + 8 <= len(data):
@@ -196,6 +190,21 @@ def plain_png_mode(data: bytes) -> str | None:
     return None
 
 
+def _plain_png_header(data: bytes) -> str | None:
+    """The Pillow mode when ``data`` starts with a PNG signature and a plain ``IHDR`` (its first 33
+    bytes: 8-bit grey / RGB / with alpha, standard compression and filter, not interlaced)."""
+    if data[:8] != _PNG_SIGNATURE or len(data) < 33:
+        return None
+    length, ctype = int.from_bytes(data[8:12], "big"), data[12:16]
+    if ctype != b"IHDR" or length != 13:
+        return None
+    depth, colour, compression, filtering, interlace = data[24:29]
+    mode = _PLAIN_PNG_MODES.get(colour)
+    if depth != 8 or mode is None or compression or filtering or interlace:
+        return None
+    return mode
+
+
 def _decode_plain_png(img: Any) -> Any:
     """``img`` (a PNG Pillow has opened, not decoded) decoded by libpng (``imagecodecs``, about
     1.5 times Pillow's speed and without the GIL) when it is a :func:`plain_png_mode` PNG: the same
@@ -213,7 +222,12 @@ def _decode_plain_png(img: Any) -> Any:
     fp = img.fp
     here = fp.tell()
     fp.seek(0)
-    data = fp.getvalue() if isinstance(fp, io.BytesIO) else fp.read()
+    if isinstance(fp, io.BytesIO):
+        data = fp.getvalue()
+    else:  # a file: the rest is read only when its header says plain (no second read otherwise)
+        data = fp.read(33)
+        if _plain_png_header(data) is not None:
+            data += fp.read()
     fp.seek(here)
     mode = plain_png_mode(data)
     if mode is None:

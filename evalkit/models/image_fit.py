@@ -192,13 +192,18 @@ def fitted_size(
 def _rgb_tensor(image: Any) -> Any:
     """``image`` (RGB PIL) as an H x W x 3 uint8 tensor over Pillow's exported bytes, not a copy
     of them: a second page-size buffer costs as much as the export itself (its pages are touched
-    fresh each time). The bytes are read-only, which torch warns about: the resize only reads."""
+    fresh each time). The bytes are read-only, which torch warns about: the resize only reads.
+    ``warnings.catch_warnings`` swaps process-wide state, so build threads take turns in it (for
+    the instant ``from_numpy`` takes: no pixels are touched)."""
     import warnings
 
     import numpy as np
     import torch
 
     pixels = np.asarray(image)
-    with warnings.catch_warnings():
+    with _WARNINGS_LOCK, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*not writable", category=UserWarning)
         return torch.from_numpy(pixels)
+
+
+_WARNINGS_LOCK = threading.Lock()

@@ -18,12 +18,20 @@ def count_decodes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         calls.append(1)
         return real(self)
 
-    real_png = imagecodecs.png_decode
-
-    def counting_png(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        calls.append(1)
-        return real_png(*args, **kwargs)
-
     monkeypatch.setattr(ImageFile.ImageFile, "load", counting)
-    monkeypatch.setattr(imagecodecs, "png_decode", counting_png)
+    count_png_decodes(monkeypatch, calls)
+    return calls
+
+
+def count_png_decodes(monkeypatch: pytest.MonkeyPatch, calls: list[int] | None = None) -> list[int]:
+    """``calls`` (a new list by default) gets one entry per libpng decode
+    (``imagecodecs.png_decode``, the fast path of plain PNGs) for the rest of the test."""
+    calls = [] if calls is None else calls
+    real = imagecodecs.png_decode
+
+    def counting(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(imagecodecs, "png_decode", counting)
     return calls

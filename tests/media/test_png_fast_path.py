@@ -15,6 +15,7 @@ from PIL import Image, PngImagePlugin
 from evalkit.errors import InputError
 from evalkit.media import image as image_mod
 from evalkit.media.image import load_image, plain_png_mode
+from tests.helpers.image_decodes import count_png_decodes
 
 RNG = np.random.default_rng(7)
 
@@ -76,15 +77,7 @@ def _pillow(data: bytes, monkeypatch: pytest.MonkeyPatch):
 
 @pytest.fixture
 def libpng_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    calls: list[int] = []
-    real = imagecodecs.png_decode
-
-    def counting(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(imagecodecs, "png_decode", counting)
-    return calls
+    return count_png_decodes(monkeypatch)
 
 
 PLAIN = {
@@ -240,3 +233,14 @@ def test_a_file_path_decodes_and_is_closed(tmp_path, monkeypatch, libpng_calls, 
     assert libpng_calls == [1]
     assert ours.tobytes() == _pillow(data, monkeypatch).tobytes()
     assert not [w for w in recwarn if issubclass(w.category, ResourceWarning)]
+
+
+@pytest.mark.parametrize("name", ["palette", "sixteen_bit", "rgb_transparency", "text_after_the_pixels"])
+def test_other_png_files_are_pillows(name, tmp_path, monkeypatch, libpng_calls):
+    """From a file: a header that is not plain stops after 33 bytes, a later chunk that is not
+    plain after the whole read; both are decoded by Pillow from where it left the file."""
+    data = NOT_PLAIN[name]()
+    path = tmp_path / "page.png"
+    path.write_bytes(data)
+    assert load_image(str(path)).tobytes() == _pillow(data, monkeypatch).tobytes()
+    assert libpng_calls == []
