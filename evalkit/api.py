@@ -50,6 +50,15 @@ def evaluate(task: str, model: str, overrides: Sequence[str] = ()) -> dict[str, 
     if not task or not model:
         raise UsageError("evaluate() needs a task name and a model name")
     from evalkit import warmup
+    from evalkit.overrides import start_compose
 
+    pending = start_compose(task, model, overrides)  # composed in a forked child, where it can
     warmup.start_for_args([f"model={model}", *overrides])  # torch/transformers load meanwhile
-    return run_from_config(compose(task, model, overrides))
+    try:
+        cfg = pending.result()
+    except BaseException:
+        # refused: the caller goes on in this process, where a half-imported torch or transformers
+        # would break its next import (``datasets`` among its importers)
+        warmup.wait()
+        raise
+    return run_from_config(cfg)

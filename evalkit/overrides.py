@@ -285,6 +285,123 @@ def compose(task: str, model: str, overrides: Sequence[str] = ()) -> dict[str, A
     return data
 
 
+class ComposeAhead:
+    """A composition started ahead of the warm-up imports; :meth:`result` gives what it returned.
+
+    Hydra's import and composition are about 0.4 s of work that holds the GIL. Done in the main
+    thread while the warm-up thread imports torch and transformers (:mod:`evalkit.warmup`), the two
+    take the GIL from each other and the run's first sample comes that much later. So, on Linux and
+    while the process has no other thread, :func:`start_compose` (the Python API) forks a child
+    that composes and checks the config and pipes the plain dict back; the parent starts the warm-up meanwhile, on another core. The child
+    is a copy of this process — same files, environment, plugins and resolvers — so it composes the
+    same config. It never reports an error itself: on any failure (a bad override, a crash, a pipe
+    problem) the parent calls the same function in-process, which raises the usual one-line error.
+    ``EVALKIT_COMPOSE_FORK=0`` turns the fork off.
+    """
+
+    def __init__(self, fn: Any, *args: Any):
+        self.fn, self.args = fn, args
+        self.pid: int | None = None
+        self._fd: int | None = None
+
+    @property
+    def forked(self) -> bool:
+        """True while a child process composes the config."""
+        return self.pid is not None
+
+    def fork(self) -> None:
+        """Start the child (see the class docstring for when this is safe)."""
+        import pickle
+        import sys
+
+        read_fd, write_fd = os.pipe()
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()  # nothing buffered is written twice
+        pid = os.fork()
+        if pid == 0:  # the child: compose, send, leave without running the parent's exit handlers
+            status = 1
+            try:
+                os.close(read_fd)
+                try:
+                    payload = pickle.dumps(("ok", self.fn(*self.args)))
+                except BaseException:  # noqa: BLE001 - the parent calls again and reports it
+                    payload = pickle.dumps(("failed", None))
+                with os.fdopen(write_fd, "wb") as pipe:
+                    pipe.write(payload)
+                status = 0
+            finally:
+                try:
+                    sys.stderr.flush()
+                finally:
+                    os._exit(status)
+        os.close(write_fd)
+        self.pid, self._fd = pid, read_fd
+
+    def _collect(self) -> tuple[bool, Any]:
+        import pickle
+
+        assert self.pid is not None and self._fd is not None
+        try:
+            with os.fdopen(self._fd, "rb") as pipe:
+                self._fd = None
+                payload = pipe.read()
+        finally:
+            _, status = os.waitpid(self.pid, 0)
+            self.pid = None
+        try:
+            kind, value = pickle.loads(payload)
+        except Exception:  # noqa: BLE001 - a child that died before writing: call it here
+            return False, None
+        return status == 0 and kind == "ok", value
+
+    def result(self) -> Any:
+        """The child's result, or the function's own when there is no child or it failed."""
+        if self.pid is not None:
+            ok, value = self._collect()
+            if ok:
+                return value
+        return self.fn(*self.args)
+
+
+def start_compose(task: str, model: str, overrides: Sequence[str] = ()) -> ComposeAhead:
+    """Begin :func:`compose` for ``task``/``model``/``overrides`` in a forked child where that is
+    safe and useful (see :class:`ComposeAhead`); call this before :func:`evalkit.warmup.start`.
+
+    Checks that need no Hydra (credentials on the command line, unknown names) run here at once, so
+    their errors are raised from this call, as from :func:`compose`."""
+    args = [f"task={task}", f"model={model}", *overrides]
+    check_no_secrets(args)
+    check_names(args)
+    import sys
+    import threading
+
+    pending = ComposeAhead(compose, task, model, tuple(overrides))
+    if _fork_worthwhile(args) and sys.platform.startswith("linux") and threading.active_count() == 1:
+        try:
+            pending.fork()
+        except OSError:  # no fork here (limits, sandbox): composed in-process by result()
+            pending.pid = None
+    return pending
+
+
+def _fork_worthwhile(args: Sequence[str]) -> bool:
+    """Whether a forked composition can overlap anything: the warm-up has imports left, no
+    entry-point task must be registered with Hydra first (that state would stay in the child), and
+    the user has not turned the fork off."""
+    import sys
+
+    if os.environ.get("EVALKIT_COMPOSE_FORK", "1").strip().lower() in ("0", "false", "no", "off"):
+        return False
+    from evalkit.tasks.registry import config_dir
+
+    if any(not (config_dir() / "task" / f"{n}.yaml").exists() for n in _group_choice(args, "task")):
+        return False
+    from evalkit import warmup
+
+    # a warm process (a second evaluation in a notebook) has nothing left to overlap
+    return not warmup.is_started() and any(m not in sys.modules for m in ("datasets", "transformers"))
+
+
 def config_to_dict(cfg: Any) -> dict[str, Any]:
     """Resolve an OmegaConf config (Hydra's own ``hydra`` node dropped) into a plain dict."""
     from omegaconf import DictConfig, OmegaConf

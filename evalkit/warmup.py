@@ -115,6 +115,11 @@ def start_for_args(args: list[str] | tuple[str, ...]) -> None:
     start_for_model(choice or "tiny")
 
 
+def is_started() -> bool:
+    """Whether :func:`start` has begun the background imports in this process."""
+    return _thread is not None
+
+
 def wait() -> None:
     """Block until the background imports (if any) are done."""
     thread = _thread
