@@ -292,7 +292,8 @@ class ComposeAhead:
     thread while the warm-up thread imports torch and transformers (:mod:`evalkit.warmup`), the two
     take the GIL from each other and the run's first sample comes that much later. So, on Linux and
     while the process has no other thread, :func:`start_compose` (the Python API) forks a child
-    that composes and checks the config and pipes the plain dict back; the parent starts the warm-up meanwhile, on another core. The child
+    that composes and checks the config and pipes the plain dict back as JSON; the parent starts
+    the warm-up meanwhile, on another core. The child
     is a copy of this process — same files, environment, plugins and resolvers — so it composes the
     same config. It never reports an error itself: on any failure (a bad override, a crash, a pipe
     problem) the parent calls the same function in-process, which raises the usual one-line error.
@@ -311,7 +312,6 @@ class ComposeAhead:
 
     def fork(self) -> None:
         """Start the child (see the class docstring for when this is safe)."""
-        import pickle
         import sys
 
         read_fd, write_fd = os.pipe()
@@ -322,12 +322,8 @@ class ComposeAhead:
             status = 1
             try:
                 os.close(read_fd)
-                try:
-                    payload = pickle.dumps(("ok", self.fn(*self.args)))
-                except BaseException:  # noqa: BLE001 - the parent calls again and reports it
-                    payload = pickle.dumps(("failed", None))
                 with os.fdopen(write_fd, "wb") as pipe:
-                    pipe.write(payload)
+                    pipe.write(self._child_payload())
                 status = 0
             finally:
                 try:
@@ -337,8 +333,22 @@ class ComposeAhead:
         os.close(write_fd)
         self.pid, self._fd = pid, read_fd
 
+    def _child_payload(self) -> bytes:
+        """JSON of the result, or of a failure. A result JSON would not give back exactly (an
+        integer key, a tuple) counts as a failure: the parent then calls the function itself."""
+        import json
+
+        try:
+            value = self.fn(*self.args)
+            text = json.dumps({"ok": value})
+            if json.loads(text) != {"ok": value}:
+                raise ValueError("not exactly representable as JSON")
+        except BaseException:  # noqa: BLE001 - the parent calls again and reports it
+            text = json.dumps({"failed": True})
+        return text.encode()
+
     def _collect(self) -> tuple[bool, Any]:
-        import pickle
+        import json
 
         assert self.pid is not None and self._fd is not None
         try:
@@ -349,10 +359,11 @@ class ComposeAhead:
             _, status = os.waitpid(self.pid, 0)
             self.pid = None
         try:
-            kind, value = pickle.loads(payload)
-        except Exception:  # noqa: BLE001 - a child that died before writing: call it here
+            message = json.loads(payload)
+        except ValueError:  # a child that died before it wrote everything: call it here
             return False, None
-        return status == 0 and kind == "ok", value
+        ok = status == 0 and isinstance(message, dict) and "ok" in message
+        return ok, message.get("ok") if ok else None
 
     def result(self) -> Any:
         """The child's result, or the function's own when there is no child or it failed."""

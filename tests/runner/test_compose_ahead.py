@@ -124,17 +124,23 @@ def test_a_child_that_dies_is_replaced_by_the_in_process_call(tmp_path) -> None:
                 raise MemoryError  # reported to the parent as a failure
             return {"composed_in": "parent", "value": value}
 
+        def compose_with_an_integer_key(value):  # JSON would give the key back as "1"
+            return {"composed_in": "parent" if os.getpid() == parent else "child", "value": value, 1: 2}
+
         results = []
         for fn in (compose_or_die, compose_or_garble):
             pending = ComposeAhead(fn, 7)
             pending.fork()
             results.append([pending.forked, pending.result(), pending.forked])
-        print(json.dumps(results))
+        pending = ComposeAhead(compose_with_an_integer_key, 7)
+        pending.fork()
+        exact = pending.result() == {"composed_in": "parent", "value": 7, 1: 2}
+        print(json.dumps({"results": results, "integer_key_composed_here": exact}))
         """,
         tmp_path,
     )
     expected = [True, {"composed_in": "parent", "value": 7}, False]
-    assert out == [expected, expected]
+    assert out == {"results": [expected, expected], "integer_key_composed_here": True}
 
 
 def test_evaluate_composes_ahead_and_runs(tmp_path) -> None:
