@@ -288,16 +288,16 @@ def compose(task: str, model: str, overrides: Sequence[str] = ()) -> dict[str, A
 class ComposeAhead:
     """A composition started ahead of the warm-up imports; :meth:`result` gives what it returned.
 
-    Hydra's import and composition are about 0.4 s of work that holds the GIL. Done in the main
+    Hydra's import and composition are 0.2-0.4 s of work that holds the GIL. Done in the main
     thread while the warm-up thread imports torch and transformers (:mod:`evalkit.warmup`), the two
     take the GIL from each other and the run's first sample comes that much later. So, on Linux and
     while the process has no other thread, :func:`start_compose` (the Python API) forks a child
     that composes and checks the config and pipes the plain dict back as JSON; the parent starts
-    the warm-up meanwhile, on another core. The child
-    is a copy of this process — same files, environment, plugins and resolvers — so it composes the
-    same config. It never reports an error itself: on any failure (a bad override, a crash, a pipe
-    problem) the parent calls the same function in-process, which raises the usual one-line error.
-    ``EVALKIT_COMPOSE_FORK=0`` turns the fork off.
+    the warm-up meanwhile, on another core. The child is a copy of this process — same files,
+    environment, plugins and resolvers — so it composes the same config. It never reports an error
+    itself: on any failure (a bad override, a crash, a pipe problem, a value JSON would not give
+    back exactly) the parent calls the same function in-process, which raises the usual one-line
+    error. ``EVALKIT_COMPOSE_FORK=0`` turns the fork off.
     """
 
     def __init__(self, fn: Any, *args: Any):
