@@ -220,9 +220,9 @@ def register_output_dir_resolver() -> None:
 
 def register_entry_point_tasks(args: Sequence[str]) -> None:
     """Make entry-point tasks selectable as ``task=<name>`` by storing their default config."""
-    from evalkit.tasks.registry import config_dir, entry_point_config
+    from evalkit.tasks.registry import entry_point_config
 
-    names = [n for n in _group_choice(args, "task") if not (config_dir() / "task" / f"{n}.yaml").exists()]
+    names = _tasks_without_config_file(args)
     if not names:
         return
     from hydra.core.config_store import ConfigStore
@@ -235,6 +235,13 @@ def register_entry_point_tasks(args: Sequence[str]) -> None:
         config = entry_point_config(name)
         if config is not None:
             cs.store(group="task", name=name, node=config)
+
+
+def _tasks_without_config_file(args: Sequence[str]) -> list[str]:
+    """The ``task=`` choices of ``args`` that have no YAML file (entry-point tasks, or unknown)."""
+    from evalkit.tasks.registry import config_dir
+
+    return [n for n in _group_choice(args, "task") if not (config_dir() / "task" / f"{n}.yaml").exists()]
 
 
 def hydra_error_to_usage(exc: BaseException) -> UsageError:
@@ -383,11 +390,8 @@ def start_compose(task: str, model: str, overrides: Sequence[str] = ()) -> Compo
     args = [f"task={task}", f"model={model}", *overrides]
     check_no_secrets(args)
     check_names(args)
-    import sys
-    import threading
-
     pending = ComposeAhead(compose, task, model, tuple(overrides))
-    if _fork_worthwhile(args) and sys.platform.startswith("linux") and threading.active_count() == 1:
+    if _fork_safe_and_worthwhile(args):
         try:
             pending.fork()
         except OSError:  # no fork here (limits, sandbox): composed in-process by result()
@@ -395,17 +399,19 @@ def start_compose(task: str, model: str, overrides: Sequence[str] = ()) -> Compo
     return pending
 
 
-def _fork_worthwhile(args: Sequence[str]) -> bool:
-    """Whether a forked composition can overlap anything: the warm-up has imports left, no
-    entry-point task must be registered with Hydra first (that state would stay in the child), and
-    the user has not turned the fork off."""
+def _fork_safe_and_worthwhile(args: Sequence[str]) -> bool:
+    """Whether to compose in a forked child: on Linux, in a process with no other thread (a fork
+    copies no lock another thread holds), with warm-up imports left to overlap, no entry-point task
+    to register with Hydra first (that state would stay in the child), and the fork not turned off
+    by the user."""
     import sys
+    import threading
 
     if os.environ.get("EVALKIT_COMPOSE_FORK", "1").strip().lower() in ("0", "false", "no", "off"):
         return False
-    from evalkit.tasks.registry import config_dir
-
-    if any(not (config_dir() / "task" / f"{n}.yaml").exists() for n in _group_choice(args, "task")):
+    if not sys.platform.startswith("linux") or threading.active_count() != 1:
+        return False
+    if _tasks_without_config_file(args):
         return False
     from evalkit import warmup
 
