@@ -293,7 +293,11 @@ def main() -> None:
             b = min(x["wall_s"] for x in bare)
             for name, runs in evk.items():
                 e = min(x["wall_s"] for x in runs)
-                first = f"{min(x['first_s'] for x in bare):.2f}/{min(x['first_s'] for x in runs):.2f}"
+                # no first-sample time from ranks (runner.nproc > 1): their records are written elsewhere
+                firsts = [x["first_s"] for x in runs if x["first_s"] is not None]
+                first = f"{min(x['first_s'] for x in bare):.2f}/" + (
+                    f"{min(firsts):.2f}" if firsts else "n/a"
+                )
                 rss = f"{max(x['peak_rss_mb'] for x in bare):.0f}/{max(x['peak_rss_mb'] for x in runs):.0f}"
                 harness = min(x["harness_ms"] for x in runs)
                 wait = min(x["wait_ms"] for x in runs)
