@@ -300,11 +300,18 @@ class Runner:
                 batches = [built[b : b + per_call] for b in range(0, len(built), per_call)]
                 built.clear()  # each batch's requests are released as soon as it is written
                 decide = None
-                if self._overlap_undecided and n >= 1 and mark is not None:
+                n_built = sum(len(b) for b in batches) + len(errors)
+                if self._overlap_undecided and n == 0 and n_built > 1:
+                    # a first look on the first window: its building less the first sample's (which
+                    # pays the one-off costs: the fitter's exactness check, lazy imports) against
+                    # its generation (inflated by the warm-up, so this errs towards sequential);
+                    # only a clear case decides here, anything else is measured on the second window
+                    first = (builder.first_build_s, 0.0, 0.0)
+                    decide = functools.partial(self._decide_overlap, first, builder, n_built - 1, early=True)
+                elif self._overlap_undecided and n >= 1 and mark is not None:
                     # measured on this window's building (run sequentially) and its first batch's
                     # generation (the first window pays the warm-up), decided before that batch
                     # hands its share of the look-ahead back to the builder
-                    n_built = sum(len(b) for b in batches) + len(errors)
                     decide = functools.partial(self._decide_overlap, mark, builder, n_built)
                 self._run_batches(batches, after_first=decide)
                 if self._overlap_undecided:
@@ -331,7 +338,12 @@ class Runner:
         return build, self._inline_prepare_s, self.stats.model_s - self._inline_prepare_s
 
     def _decide_overlap(
-        self, mark: tuple[float, float, float], builder: RequestBuilder, n_built: int, n_generated: int
+        self,
+        mark: tuple[float, float, float],
+        builder: RequestBuilder,
+        n_built: int,
+        n_generated: int,
+        early: bool = False,
     ) -> None:
         """For a model on the CPU: turn the pipeline on (build threads, one batch preprocessed
         ahead) when, per sample, building (the ``n_built`` samples of the second window, run
@@ -339,13 +351,21 @@ class Runner:
         generation time (its first batch, ``n_generated`` samples). Below that, the little work a
         background thread would hide costs more in torch's stalled parallel operations than it
         saves (measured: docs/architecture.md). Called after the window's first batch, so its
-        other batches already overlap the next window's building."""
-        self._overlap_undecided = False
+        other batches already overlap the next window's building.
+
+        ``early``: the first window's look (``mark`` holds the first sample's building, left out).
+        It only turns the pipeline on — then the second window is built by the threads, while the
+        main thread would otherwise build it alone; below the ratio the decision waits for the
+        second window."""
         now = self._phase_times()
         build, prep, gen = (now[i] - mark[i] for i in range(3))
         if gen <= 0 or n_built <= 0 or n_generated <= 0:
+            self._overlap_undecided = self._overlap_undecided and early
             return
         ratio = (build / n_built + prep / n_generated) / (gen / n_generated)
+        if early and ratio < AUTO_OVERLAP_MIN_RATIO:
+            return  # not clear on the first window: measured again on the second
+        self._overlap_undecided = False
         info = self.stats.extra["pipeline"]
         if ratio >= AUTO_OVERLAP_MIN_RATIO:
             # as many build threads as keep pace with generation (preprocessing 1.4 x generation:
@@ -356,7 +376,8 @@ class Runner:
             if self._prep_pool is None:
                 self._start_prefetch()
             info.update(workers=workers, prefetch_batches=1)
-            info["auto"] = f"overlap on after the second window (preprocessing = {ratio:.2f} x generation)"
+            which = "first" if early else "second"
+            info["auto"] = f"overlap on after the {which} window (preprocessing = {ratio:.2f} x generation)"
             threads = int(info.get("generate_threads") or 1)  # the count this run generates with
             if ratio >= 1.0 and threads > 1:
                 # the generating thread's team stays as wide as the cores (its count fixes the
@@ -728,7 +749,8 @@ def score_record(task: Task, sample: Sample, rec: Record) -> Record:
 
 
 #: for a model on the CPU, the pipeline is turned on when building and preprocessing the requests
-#: take at least this share of the generation time (measured on the run's second window)
+#: take at least this share of the generation time (measured on the run's first window, when it
+#: is that clear there, else on the second)
 AUTO_OVERLAP_MIN_RATIO = 0.5
 
 #: nice value of the pipeline's background threads (request building, backend preprocessing)
@@ -833,6 +855,9 @@ class RequestBuilder:
         self._next = (0, 0)  # (chunk, offset) of the next sample to submit
         self._capacity = 0
         self._lock = threading.Lock()
+        #: seconds the first sample built in the caller's thread took (it pays the one-off costs)
+        self.first_build_s = 0.0
+        self._built_inline = False
 
     def _submit_one(self) -> None:
         c, o = self._next
@@ -875,7 +900,14 @@ class RequestBuilder:
             errors: list[Record] = []
             t = time.perf_counter()
             for sample, item in zip(chunk, self._items[n], strict=True):
-                result = item.result() if isinstance(item, Future) else self.runner.build_one(*item)
+                if isinstance(item, Future):
+                    result = item.result()
+                elif self._built_inline:
+                    result = self.runner.build_one(*item)
+                else:
+                    t1 = time.perf_counter()
+                    result = self.runner.build_one(*item)
+                    self.first_build_s, self._built_inline = time.perf_counter() - t1, True
                 if isinstance(result, Record):
                     errors.append(result)
                 else:
@@ -887,13 +919,19 @@ class RequestBuilder:
             yield built, errors
 
     def start_workers(self, workers: int) -> None:
-        """Build the samples not submitted yet in ``workers`` threads from now on."""
+        """Build the samples not built yet in ``workers`` threads from now on: those queued for
+        the caller's thread (later windows, not started: the caller is between windows) go to the
+        threads too, in order."""
         with self._lock:
             if self.pool is None and workers > 0:
-                self.pool = ThreadPoolExecutor(
+                self.pool = pool = ThreadPoolExecutor(
                     workers, thread_name_prefix="evalkit-build", initializer=background_thread_priority
                 )
                 self.workers = workers
+                for items in self._items:
+                    for i, item in enumerate(items):
+                        if not isinstance(item, Future):
+                            items[i] = pool.submit(self.runner.build_one, *item)
 
     def close(self) -> None:
         """Stop the workers (requests not started yet are dropped)."""

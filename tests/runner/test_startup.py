@@ -171,12 +171,13 @@ def test_cold_run_loads_ahead_and_matches_the_lazy_run(
     ]  # fmt: skip
     cold = evaluate("docvqa", "hf", [*common, f"output_dir={tmp_path / 'a'}"])
     assert cold["timing"]["model_loaded"] is True and cold["timing"]["load_ahead"] is True
-    # a model on the CPU starts sequential; the first window is one batch, so the second (4 samples)
-    # is measured and the record says what the timing decided (the decision itself is tested with
+    # a model on the CPU starts sequential; the first window is one batch (2 samples: one measured
+    # beyond the first, which pays the one-offs), the second (4 samples) is measured when the first
+    # is not clear, and the record says what the timing decided (the decision itself is tested with
     # fixed timings below: on a slow machine the tiny model's building can outweigh its generation)
     pipeline = cold["timing"]["pipeline"]
     assert re.fullmatch(
-        r"(sequential|overlap on after the second window) \(.*preprocessing = [\d.]+ x generation\)",
+        r"(sequential|overlap on after the (first|second) window) \(.*preprocessing = [\d.]+ x generation\)",
         pipeline["auto"],
     )
     overlapped = pipeline["auto"].startswith("overlap")
@@ -193,14 +194,20 @@ def test_cold_run_loads_ahead_and_matches_the_lazy_run(
 
 class OnHostModel(Model):
     """A backend 'on the CPU' whose preprocessing costs ``prep_s`` and generation ``gen_s`` per
-    batch; it records which thread prepared each batch."""
+    batch (``first_gen_s`` for its first batch: a warm-up), and fitting a request ``fit_s`` once
+    (the first request: a one-off such as the fitter's exactness check); it records which thread
+    prepared each batch and which built (fitted) each request."""
 
     preferred_batch_size = 2
 
-    def __init__(self, prep_s: float, gen_s: float) -> None:
+    def __init__(
+        self, prep_s: float, gen_s: float, first_gen_s: float | None = None, first_fit_s: float = 0.0
+    ) -> None:
         super().__init__({"name": "on-host"})
         self.prep_s, self.gen_s = prep_s, gen_s
+        self.first_gen_s, self.first_fit_s = first_gen_s, first_fit_s
         self.prepared_in: list[str] = []
+        self.built_in: list[str] = []
 
     def identity(self) -> dict[str, Any]:
         return {"backend": "on-host"}
@@ -219,10 +226,20 @@ class OnHostModel(Model):
     def generate(self, requests: Sequence[Any]) -> list[Response]:
         return self.generate_prepared(self.prepare(requests))
 
+    def fit_request(self, request: Any) -> Any:
+        import threading
+        import time
+
+        if not self.built_in and self.first_fit_s:
+            time.sleep(self.first_fit_s)
+        self.built_in.append(threading.current_thread().name)
+        return request
+
     def generate_prepared(self, prepared: list[Any]) -> list[Response]:
         import time
 
-        time.sleep(self.gen_s)
+        first, self.first_gen_s = self.first_gen_s, None
+        time.sleep(self.gen_s if first is None else first)
         return [Response(text=r.sample_id) for r in prepared]
 
 
@@ -243,14 +260,19 @@ def _on_host_run(tmp_path: Path, docvqa_dir: Path, model: OnHostModel, **opts: A
 def test_cpu_model_turns_the_pipeline_on_only_when_preprocessing_is_a_large_share(
     tmp_path, docvqa_dir
 ) -> None:
-    # preprocessing 0.6 of generation: after the first batch of the second window (built
-    # sequentially and measured) one build thread and one batch of look-ahead are turned on
-    # (sleeps far longer than building two fixture requests takes, even on a loaded machine)
+    # preprocessing 0.6 of generation, clear on the first window (one batch, built sequentially and
+    # measured): one build thread and one batch of look-ahead are turned on at once, so the second
+    # window is built by the thread (sleeps far longer than building two fixture requests takes,
+    # even on a loaded machine)
     slow_prep = OnHostModel(prep_s=0.3, gen_s=0.5)
     info = slow = _on_host_run(tmp_path / "a", docvqa_dir, slow_prep)
-    assert info["workers"] == 1 and info["prefetch_batches"] == 1 and "overlap on" in info["auto"]
-    assert slow_prep.prepared_in[:3] == ["MainThread"] * 3  # windows 1 (one batch) and 2: sequential
-    assert any(t.startswith("evalkit-prepare") for t in slow_prep.prepared_in[3:])
+    assert info["workers"] == 1 and info["prefetch_batches"] == 1, info
+    assert info["auto"].startswith("overlap on after the first window"), info
+    assert slow_prep.built_in[:2] == ["MainThread"] * 2  # the first window: built in the main thread
+    assert all(t.startswith("evalkit-build") for t in slow_prep.built_in[2:])  # all the others: not
+    # the second window's first batch is prepared in the main thread, its second one ahead
+    assert slow_prep.prepared_in[:2] == ["MainThread"] * 2
+    assert slow_prep.prepared_in[2].startswith("evalkit-prepare")
     # preprocessing 1.5 x the generation: as many build threads as keep pace, ceil(1.5) = 2
     # (cores permitting; a ratio between two integers, so the building's own time cannot tip it)
     heavy = OnHostModel(prep_s=0.3, gen_s=0.2)
@@ -267,6 +289,19 @@ def test_cpu_model_turns_the_pipeline_on_only_when_preprocessing_is_a_large_shar
     info = _on_host_run(tmp_path / "b", docvqa_dir, fast_prep)
     assert info["workers"] == 0 and info["prefetch_batches"] == 0 and info["auto"].startswith("sequential")
     assert set(fast_prep.prepared_in) == {"MainThread"}
+    # the first window's generation is slow (a warm-up): not clear there, so the decision is taken
+    # on the second window, as measured there (windows 1 and 2 sequential)
+    warming = OnHostModel(prep_s=0.3, gen_s=0.2, first_gen_s=2.5)
+    info = _on_host_run(tmp_path / "e", docvqa_dir, warming)
+    assert info["auto"].startswith("overlap on after the second window"), info
+    assert warming.prepared_in[:3] == ["MainThread"] * 3
+    assert any(t.startswith("evalkit-prepare") for t in warming.prepared_in[3:])
+    # the first sample's building pays the one-off costs (the fitter's exactness check): left out
+    # of the first look, so a generation-bound run is not turned on by it
+    one_off = OnHostModel(prep_s=0.0, gen_s=0.5, first_fit_s=1.5)
+    info = _on_host_run(tmp_path / "f", docvqa_dir, one_off)
+    assert info["workers"] == 0 and info["auto"].startswith("sequential"), info
+    assert set(one_off.built_in) == {"MainThread"}
     # explicit settings are never second-guessed
     info = _on_host_run(tmp_path / "c", docvqa_dir, OnHostModel(0.3, 0.3), workers=0, prefetch_batches=0)
     assert info == {"workers": 0, "prefetch_batches": 0, "generate_threads": threads}
