@@ -26,19 +26,19 @@ generating thread on one core fewer so that the pipeline has the others from the
 default: the thread count can move the logits' last bits, and generation-bound runs lose by it;
 docs/architecture.md). Each row's ``pipeline:`` line says what the run used and why.
 
-Printed per row: minimum wall seconds of each side and their ratio; the **floor**: about the lowest
-ratio a harness can reach that generates the same batches with the same model in one process — the bare loop's time on the
-path every such harness walks (interpreter start, torch and transformers imports, processor and
-model load, the ``generate`` calls) over its wall time; the rest of the bare loop (the ``datasets``
-import, opening the data, decoding and preprocessing the inputs, decoding the outputs) is all a
-harness can hide behind that path, and on 2 cores generation itself keeps both busy; evalkit's harness time per
-sample (``total - model - load - build - open``: fingerprints, cache, scoring, durable records,
-results; everything evalkit does per sample that the bare loop does not; opening the evaluation —
-mostly the dataset load, which the bare loop pays too — is printed apart, once); the build time per sample (decoding and
-resizing the images: in the main thread when the model generates on the CPU — no workers there, see
-docs/architecture.md — or the time the main thread waited for the build pool); each side's time to
-the first finished sample (start-up) and peak RSS. Predictions of the two sides are checked
-identical.
+Printed per row: minimum wall seconds of each side and their ratio; the **floor**, about the lowest
+ratio a harness can reach that generates the same batches with the same model in one process: the
+bare loop's time on the path every such harness walks (interpreter start, torch and transformers
+imports, processor and model load, the ``generate`` calls) over its wall time (the rest of the bare
+loop — the ``datasets`` import, opening the data, decoding and preprocessing the inputs, decoding
+the outputs — is all a harness can hide behind that path, and on 2 cores generation itself keeps
+both busy); evalkit's harness time per sample (``total - model - load - build - open``:
+fingerprints, cache, scoring, durable records, results; everything evalkit does per sample that the
+bare loop does not; opening the evaluation — mostly the dataset load, which the bare loop pays too
+— is printed apart, once); the build time per sample (decoding and resizing the images: in the main
+thread when the model generates on the CPU — no workers there, see docs/architecture.md — or the
+time the main thread waited for the build pool); each side's time to the first finished sample
+(start-up) and peak RSS. Predictions of the two sides are checked identical.
 
     python benchmarks/overhead.py [--n 64|512] [--repeats 2] [--batch 8]
 """
@@ -111,7 +111,7 @@ def bare_loop(model_dir: Path, data: Path, batch_size: int, limit: int) -> dict:
     # the loop's work that is not on any harness's critical path (the datasets import, opening the
     # data, decoding and preprocessing the inputs, decoding the outputs); the rest — interpreter
     # start, torch and transformers imports, processor and model load, the generate calls — is
-    # the floor no harness generating with the same model in one process can go below
+    # about the floor a harness generating the same batches in one process cannot go below
     aside = 0.0
     t = time.time()
     import datasets
@@ -319,9 +319,8 @@ def main() -> None:
                     f"{min(firsts):.2f}" if firsts else "n/a"
                 )
                 rss = f"{max(x['peak_rss_mb'] for x in bare):.0f}/{max(x['peak_rss_mb'] for x in runs):.0f}"
-                floor = (
-                    min(x["floor_s"] for x in bare) / b
-                )  # about the lowest ratio a one-process harness reaches
+                # about the lowest ratio a harness generating in one process reaches
+                floor = min(x["floor_s"] for x in bare) / b
                 harness = min(x["harness_ms"] for x in runs)
                 wait = min(x["wait_ms"] for x in runs)
                 label = f"{bs}" + (f" {name}" if name else "")
