@@ -306,7 +306,7 @@ class Runner:
                     # pays the one-off costs: the fitter's exactness check, lazy imports) against
                     # its generation (inflated by the warm-up, so this errs towards sequential);
                     # only a clear case decides here, anything else is measured on the second window
-                    first = (builder.first_build_s, 0.0, 0.0)
+                    first = (builder.first_build_s or 0.0, 0.0, 0.0)
                     decide = functools.partial(self._decide_overlap, first, builder, n_built - 1, early=True)
                 elif self._overlap_undecided and n >= 1 and mark is not None:
                     # measured on this window's building (run sequentially) and its first batch's
@@ -360,7 +360,8 @@ class Runner:
         now = self._phase_times()
         build, prep, gen = (now[i] - mark[i] for i in range(3))
         if gen <= 0 or n_built <= 0 or n_generated <= 0:
-            self._overlap_undecided = self._overlap_undecided and early
+            if not early:  # nothing to measure on the second window either: stay sequential
+                self._overlap_undecided = False
             return
         ratio = (build / n_built + prep / n_generated) / (gen / n_generated)
         if early and ratio < AUTO_OVERLAP_MIN_RATIO:
@@ -855,9 +856,9 @@ class RequestBuilder:
         self._next = (0, 0)  # (chunk, offset) of the next sample to submit
         self._capacity = 0
         self._lock = threading.Lock()
-        #: seconds the first sample built in the caller's thread took (it pays the one-off costs)
-        self.first_build_s = 0.0
-        self._built_inline = False
+        #: seconds the first sample built in the caller's thread took (it pays the one-off costs);
+        #: None until one is
+        self.first_build_s: float | None = None
 
     def _submit_one(self) -> None:
         c, o = self._next
@@ -902,12 +903,11 @@ class RequestBuilder:
             for sample, item in zip(chunk, self._items[n], strict=True):
                 if isinstance(item, Future):
                     result = item.result()
-                elif self._built_inline:
-                    result = self.runner.build_one(*item)
                 else:
                     t1 = time.perf_counter()
                     result = self.runner.build_one(*item)
-                    self.first_build_s, self._built_inline = time.perf_counter() - t1, True
+                    if self.first_build_s is None:
+                        self.first_build_s = time.perf_counter() - t1
                 if isinstance(result, Record):
                     errors.append(result)
                 else:
