@@ -19,6 +19,14 @@ the whole check is sized to stay under 8 minutes on an H100/H200.
 
     python benchmarks/gpu.py [--n 256] [--n-batch1 32] [--batch 1 8 16] [--repeats 1]
     python benchmarks/gpu.py --smoke          # CPU, tiny dims: checks the script itself
+
+On a lent GPU machine (the ``device`` tool; its image has PyTorch and transformers but not
+datasets, Hydra, rapidfuzz or imagecodecs): ``bash benchmarks/gpu_wheels.sh`` here fetches those as
+CPython 3.12 wheels into ``.whl/`` with evalkit's own (about 31 MB), then one device call with ``carry=[".whl"]``::
+
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 \
+        && python3 benchmarks/gpu.py 2>&1 | tee $OUT/gpu.txt
 """
 
 from __future__ import annotations
@@ -204,8 +212,11 @@ def main() -> None:
         print(
             f"model: {n_params:.2f}B parameters on {device} ({time.perf_counter() - t:.0f} s to build + data)"
         )
+        import transformers
+
         gpu = torch.cuda.get_device_name(0) if device == "cuda" else "cpu"
-        print(f"{gpu}; load average {os.getloadavg()[0]:.2f}; max_pixels {args.max_pixels}; "
+        print(f"{gpu}; torch {torch.__version__}, transformers {transformers.__version__}; "
+              f"load average {os.getloadavg()[0]:.2f}; max_pixels {args.max_pixels}; "
               f"max_new_tokens {MAX_NEW_TOKENS}; minima of {args.repeats} interleaved run(s)")  # fmt: skip
         bare_loop(folder, model, data, min(4, args.n), min(args.batch), args.max_pixels, device)  # warm-up
         print(f"{'batch':>5} {'n':>4} {'bare samples/s':>15} {'evalkit samples/s':>18} {'ratio':>6} "
