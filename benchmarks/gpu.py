@@ -20,13 +20,9 @@ the whole check is sized to stay under 8 minutes on an H100/H200.
     python benchmarks/gpu.py [--n 256] [--n-batch1 32] [--batch 1 8 16] [--repeats 1]
     python benchmarks/gpu.py --smoke          # CPU, tiny dims: checks the script itself
 
-On a lent GPU machine (the ``device`` tool; its image has PyTorch and transformers but not
-datasets, Hydra, rapidfuzz or imagecodecs): ``bash benchmarks/gpu_wheels.sh`` here fetches those as
-CPython 3.12 wheels into ``.whl/`` with evalkit's own (about 31 MB), then one device call with ``carry=[".whl"]``::
-
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-        --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 \
-        && python3 benchmarks/gpu.py 2>&1 | tee $OUT/gpu.txt
+On a lent GPU machine (the ``device`` tool; its image lacks datasets, Hydra, rapidfuzz and
+imagecodecs): ``bash benchmarks/gpu_wheels.sh`` fetches them and evalkit's own wheel into
+``.whl/`` and prints the one device command to run (``carry=[".whl"]``).
 """
 
 from __future__ import annotations
