@@ -21,11 +21,14 @@ task plugin.
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from evalkit.errors import EvalkitError, UsageError, as_evalkit_error
+from evalkit.errors import EvalkitError, Terminated, UsageError, as_evalkit_error
 from evalkit.overrides import (  # noqa: F401 - the override checks live below the commands
     _group_choice,
     _key_overrides,
@@ -320,6 +323,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from evalkit.runner import results as _results
 
     _results.COMMAND[:] = [redact_text(a) for a in ["evalkit", *args]]
+    restore_sigterm = _raise_on_sigterm() if cmd in ("run", "score", "judge") else None
     try:
         if cmd == "run":
             return cmd_run(rest)
@@ -358,14 +362,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         except OSError:
             pass
         return 0
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
         print(
-            "evalkit: interrupted; finished samples are saved — rerun the same command to resume"
+            f"evalkit: {how}; finished samples are saved — rerun the same command to resume"
             if cmd == "run"
-            else "evalkit: interrupted",
+            else f"evalkit: {how}",
             file=sys.stderr,
         )
-        return 130
+        return 128 + signal.SIGTERM if isinstance(exc, Terminated) else 130
     except Exception as caught:  # noqa: BLE001 - not foreseen (a bug, an I/O error): one line too
         if _DEBUG:
             traceback.print_exc()
@@ -373,6 +378,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         exc = as_evalkit_error(caught, resumable=cmd in ("run", "score", "judge"))
         print(f"evalkit: error: {redact_text(str(exc))}", file=sys.stderr)
         return exc.exit_code
+    finally:
+        if restore_sigterm is not None:
+            restore_sigterm()
+
+
+def _raise_on_sigterm() -> Callable[[], None] | None:
+    """Make SIGTERM raise :class:`~evalkit.errors.Terminated` in the main thread for the command's
+    duration (only where nothing else handles SIGTERM: a host program's handler is left alone);
+    returns what restores the previous handler."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return None
+
+    def handler(signum: int, frame: Any) -> None:  # noqa: ARG001
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, handler)
+    return lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def entry() -> None:

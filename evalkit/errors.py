@@ -7,7 +7,24 @@ exits non-zero, showing a traceback only with ``--debug`` / ``EVALKIT_DEBUG=1``.
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+#: ``<_io.BytesIO object at 0x7f3f50f7b100>``: an object's repr with its memory address
+_ADDRESS_REPR = re.compile(r"<([A-Za-z_][\w.]*) object at 0x[0-9A-Fa-f]+>")
+
+
+def stable_message(message: str) -> str:
+    """``message`` without memory addresses in object reprs (``<_io.BytesIO object at 0x7f..>``
+    becomes ``<_io.BytesIO object>``), so that a per-sample error record reads the same in every
+    run and two runs' records compare equal."""
+    return _ADDRESS_REPR.sub(r"<\1 object>", message)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler's pre-emption, a CI time limit, ``kill``) during a command: raised in
+    the main thread like Ctrl-C, so that a run stops the same way (finished samples are saved) and
+    the command says so in one line and exits 143 (128 + SIGTERM)."""
 
 
 class EvalkitError(Exception):

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from evalkit.errors import BackendFatalError, EvalkitError, InputError
+from evalkit.errors import BackendFatalError, EvalkitError, InputError, stable_message
 from evalkit.models.base import Model
 from evalkit.runner.cache import ResponseCache, cache_key, open_cache
 from evalkit.runner.store import RecordStore, thumbnail_relpath
@@ -609,7 +609,7 @@ class Runner:
         if resp.error:
             self.stats.n_model_errors += 1
             self._consecutive_model_errors += 1
-            rec.error, rec.error_type = resp.error, "model"
+            rec.error, rec.error_type = stable_message(resp.error), "model"
             if self._consecutive_model_errors >= self.options.max_consecutive_model_errors:
                 self.store.append([rec])
                 raise EvalkitError(
@@ -631,7 +631,7 @@ class Runner:
             prediction=None,
             target=json_safe(sample.target),
             metadata=json_safe(dict(sample.metadata)),
-            error=message,
+            error=stable_message(message),
             error_type=kind,  # type: ignore[arg-type]
         )
 
@@ -745,7 +745,7 @@ def score_record(task: Task, sample: Sample, rec: Record) -> Record:
         rec.scores = {k: float(v) for k, v in task.score_response(sample, prediction, seen).items()}
         rec.extra.update(task.record_extra_response(sample, prediction, seen))
     except (ValueError, TypeError, KeyError) as exc:
-        rec.error, rec.error_type = f"cannot score: {exc}", "score"
+        rec.error, rec.error_type = stable_message(f"cannot score: {exc}"), "score"
     return rec
 
 

@@ -142,3 +142,41 @@ def test_results_json_is_valid_json(tmp_path, docvqa_dir):
     evaluate("docvqa", "tiny", [f"task.dataset.path={docvqa_dir}", f"output_dir={tmp_path}", "limit=2",
                                 "model.backend=fake", "runner.progress=false"])  # fmt: skip
     json.loads((tmp_path / "results.json").read_text())
+
+
+def test_bad_rows_and_model_errors_give_the_same_records_pipelined_as_sequential(tmp_path, corrupt_docvqa):
+    """The build pool (the default on an accelerator) meets corrupt rows and a failing batch exactly
+    as the sequential runner does: the same records, error texts included, in the same order."""
+    path, cols = corrupt_docvqa
+    base = [f"task.dataset.path={path}", "runner.progress=false", "batch_size=2", "runner.max_error_rate=1",
+            "runner.cache=false", "model.backend=fake", "+model.mode=constant", "+model.answer=42",
+            f"+model.fail_ids=[{cols['questionId'][8]}]"]  # fmt: skip
+    modes = {
+        "sequential": ["runner.workers=0", "runner.prefetch_batches=0"],
+        "pipelined": ["runner.workers=3", "runner.prefetch_batches=2", "runner.window_batches=1"],
+    }
+    seen = {}
+    for name, extra in modes.items():
+        out = tmp_path / name
+        with pytest.warns(UserWarning, match="7 of 12 samples had errors"):
+            results = evaluate("docvqa", "tiny", [*base, *extra, f"output_dir={out}"])
+        assert results["timing"]["pipeline"]["workers"] == (3 if name == "pipelined" else 0)
+        seen[name] = [
+            (r["id"], r["prediction"], r["error_type"], r["error"], r["scores"])
+            for r in read_samples(out / "samples" / "docvqa.jsonl")
+        ]
+    assert seen["pipelined"] == seen["sequential"]
+    errors = {e for _, _, kind, e, _ in seen["sequential"] if kind == "input"}
+    assert not any(" at 0x" in e for e in errors), errors  # no memory address: the same text every run
+
+
+def test_stable_message_drops_memory_addresses() -> None:
+    from evalkit.errors import stable_message
+
+    assert (
+        stable_message("cannot identify image file <_io.BytesIO object at 0x7f3f50f7b100>")
+        == "cannot identify image file <_io.BytesIO object>"
+    )
+    assert (
+        stable_message("0x10 is a number, <not an object repr>") == "0x10 is a number, <not an object repr>"
+    )

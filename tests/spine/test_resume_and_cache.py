@@ -75,6 +75,36 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path):
     assert len(ids) == len(set(ids)) == total
 
 
+def test_sigterm_says_so_in_one_line_exits_143_and_the_rerun_resumes(tmp_path):
+    """A scheduler's pre-emption (SIGTERM) stops a run like Ctrl-C: one line, exit 128 + 15, the
+    finished samples kept; the rerun generates only the rest."""
+    out = tmp_path / "run"
+    part = out / "parts" / "docvqa_mini" / "rank-0.jsonl"
+    proc = _spawn(out)
+    deadline = time.time() + 300
+    while not (part.exists() and part.read_bytes().count(b"\n") >= 3):
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        assert time.time() < deadline, "no record in time"
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err.decode()[-2000:]
+    last = err.decode().strip().splitlines()[-1]
+    assert (
+        last == "evalkit: terminated (SIGTERM); finished samples are saved — rerun the same command to resume"
+    )
+    assert "evalkit: error" not in err.decode()
+    assert "Traceback" not in err.decode()
+    kept = len(read_jsonl_records(part))
+    assert kept >= 3 and not (out / "results.json").exists()
+    again = run_cli("run", *TASK_ARGS, f"output_dir={out}")
+    assert again.returncode == 0, again.stderr[-2000:]
+    timing = json.loads((out / "results.json").read_text())["timing"]
+    assert timing["n_resumed"] == kept and timing["n_resumed"] + timing["n_generated"] == len(
+        read_samples(out / "samples" / "docvqa_mini.jsonl")
+    )
+
+
 def test_truncated_trailing_record_is_redone(tmp_path):
     out = tmp_path / "run"
     proc = run_cli("run", *TASK_ARGS, "limit=6", f"output_dir={out}")
