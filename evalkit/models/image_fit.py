@@ -28,6 +28,7 @@ import logging
 import threading
 from typing import Any
 
+from evalkit.errors import InputError
 from evalkit.types import ImagePart, Message, Request
 
 log = logging.getLogger(__name__)
@@ -111,14 +112,25 @@ class ProcessorImageFitter:
     def fit_image(self, image: Any) -> Any:
         """``image`` resized to its fitted size (the same object when it is already there, when it
         is not an RGB image, or when the fitter is off). Kept on the source image, so an image
-        shared by several requests is fitted once."""
+        shared by several requests is fitted once.
+
+        Raises:
+            InputError: the processor refuses the image's size (``smart_resize``: an aspect ratio
+                of 200 or more), for every batch it would be in; recorded as the sample's input
+                error instead of failing its batch at each attempt.
+        """
         if self._state == _OFF or getattr(image, "mode", None) != "RGB":
             return image
         cached = getattr(image, "_evalkit_fitted", None)
         if cached is not None and cached[0] is self:
             return cached[1]
         try:
-            if self._target_size(image) == image.size:
+            target = self._target_size(image)
+        except ValueError as exc:  # smart_resize refuses the size: so would the processor, always
+            width, height = image.size
+            raise InputError(f"image {width}x{height} is refused by the model's processor: {exc}") from None
+        try:
+            if target == image.size:
                 return image
             fitted = self._resize(image)
         except Exception as exc:  # noqa: BLE001 - the processor call in prepare reports real problems

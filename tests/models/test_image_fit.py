@@ -92,6 +92,19 @@ def test_fitting_is_idempotent_and_shared_images_are_fitted_once(fitter):
     assert fitter.fit_image(image) is fitted  # the second request sharing the page reuses it
 
 
+def test_an_image_the_processor_refuses_is_an_input_error_for_its_sample_only(processor, fitter):
+    """A 1 x 3000 strip (aspect ratio over 200): the processor raises on it in every batch, so the
+    fitter says so at build time, as the sample's input error, instead of failing its batch."""
+    from evalkit.errors import InputError
+
+    with pytest.raises(ValueError, match="aspect ratio"):  # what the processor itself does
+        processor.image_processor(images=[Image.new("RGB", (1, 3000))], return_tensors="pt")
+    with pytest.raises(InputError, match=r"image 1x3000 is refused by the model's processor: .*aspect ratio"):
+        fitter.fit_image(Image.new("RGB", (1, 3000)))
+    assert fitter.active  # the fitter stays on for the other images
+    assert fitter.fit_image(Image.new("RGB", (20, 3000))).size != (20, 3000)  # 150:1 is accepted
+
+
 def test_fit_request_replaces_only_images(fitter):
     page = noise(1500, 1100, seed=2)
     request = Request(

@@ -180,3 +180,28 @@ def test_stable_message_drops_memory_addresses() -> None:
     assert (
         stable_message("0x10 is a number, <not an object repr>") == "0x10 is a number, <not an object repr>"
     )
+
+
+def test_an_image_the_processor_refuses_is_an_input_error_and_not_retried(tmp_path, tiny_model_dir):
+    """A 1 x 3000 strip: the hf processor refuses its aspect ratio in every batch; the sample is an
+    input error (not a model error a rerun would try again), its batch's other samples answer."""
+    from PIL import Image
+
+    cols = make_docvqa_rows(4, seed=3)
+    buf = io.BytesIO()
+    Image.new("RGB", (1, 3000), (200, 10, 10)).save(buf, format="PNG")
+    cols["image"][1] = {"bytes": buf.getvalue(), "path": None}
+    path = tmp_path / "strip.parquet"
+    Dataset.from_dict(cols, features=docvqa_features()).to_parquet(str(path))
+    overrides = [f"task.dataset.path={path}", f"output_dir={tmp_path / 'out'}", "runner.progress=false",
+                 "batch_size=4", "runner.max_error_rate=1", "runner.cache=false",
+                 f"model.pretrained={tiny_model_dir}"]  # fmt: skip
+    with pytest.warns(UserWarning, match="1 of 4 samples had errors"):
+        results = evaluate("docvqa", "tiny", overrides)
+    rows = {r["id"]: r for r in read_samples(tmp_path / "out" / "samples" / "docvqa.jsonl")}
+    strip = rows[cols["questionId"][1]]
+    assert strip["error_type"] == "input" and "aspect ratio" in strip["error"], strip["error"]
+    assert all(r["error"] is None and r["prediction"] is not None for i, r in rows.items() if r is not strip)
+    assert results["timing"]["n_generated"] == 3
+    again = evaluate("docvqa", "tiny", overrides)
+    assert again["timing"]["n_resumed"] == 4 and again["timing"]["n_generated"] == 0
